@@ -1,0 +1,90 @@
+"""The FastAPI application: `create_app()` wires settings, model client, sandbox and solver."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+
+from app import __version__
+from app.api.body_limit import BodySizeLimit
+from app.api.errors import install_error_handlers
+from app.api.routes import health, homework, solve
+from app.api.sandbox_link import open_sandbox
+from app.config import Settings, get_settings
+from app.tir.loop import LoopLimits
+from app.tir.model_client import ModelClient, SamplingParams
+from app.tir.recorder import TrajectoryRecorder
+from app.tir.solver import Solver
+
+__all__ = ["create_app"]
+
+
+def build_model_client(settings: Settings) -> ModelClient:
+    return ModelClient(
+        settings.model_base_url,
+        settings.model_name,
+        api_key=settings.api_key.get_secret_value() if settings.api_key else None,
+        mode=settings.api_mode,
+        stream=settings.stream_from_model,
+        connect_timeout=settings.model_connect_timeout_s,
+        read_timeout=settings.model_read_timeout_s,
+        retries=settings.model_retries,
+        backoff=settings.model_retry_backoff_s,
+        max_backoff=settings.model_retry_max_backoff_s,
+        max_connections=settings.max_concurrent_trajectories + 8,
+    )
+
+
+def build_solver(settings: Settings, client: ModelClient, sessions: Any) -> Solver:
+    return Solver(
+        client,
+        sessions,
+        limits=LoopLimits(
+            max_rounds=settings.max_rounds,
+            context_length=settings.context_length,
+            output_max_chars=settings.output_max_chars,
+            traceback_lines=settings.traceback_lines,
+            exec_timeout_s=settings.sandbox_timeout_s,
+        ),
+        defaults=SamplingParams(
+            temperature=settings.temperature,
+            top_p=settings.top_p,
+            max_tokens=settings.max_tokens,
+            seed=settings.seed,
+        ),
+        deadline_s=settings.request_deadline_s,
+        max_concurrent=settings.max_concurrent_trajectories,
+        recorder=TrajectoryRecorder(settings.trajectory_log) if settings.trajectory_log else None,
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The service. Include further routers below (one line each)."""
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            client = await stack.enter_async_context(build_model_client(settings))
+            sessions, probe = await open_sandbox(settings, stack)
+            app.state.model_client = client
+            app.state.sandbox_probe = probe
+            app.state.solver = build_solver(settings, client, sessions)
+            yield
+
+    app = FastAPI(
+        title="tirsolve",
+        version=__version__,
+        summary="Tool-integrated reasoning math solver for Qwen2.5-Math",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(solve.router)
+    app.include_router(homework.router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app

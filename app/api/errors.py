@@ -1,0 +1,34 @@
+"""Exception handlers: typed solve failures become JSON naming the cause, never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from app.tir.errors import SolveError
+
+__all__ = ["error_response", "install_error_handlers"]
+
+log = logging.getLogger("tirsolve")
+
+
+def error_response(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+async def _solve_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, SolveError)
+    log.warning("solve failed: %s: %s", exc.code, exc.message)
+    return error_response(exc.status_code, exc.code, exc.message)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return error_response(500, "internal_error", f"unexpected {type(exc).__name__}; see the service log")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(SolveError, _solve_error)
+    app.add_exception_handler(Exception, _unexpected)

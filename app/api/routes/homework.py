@@ -1,0 +1,116 @@
+"""Homework grading jobs: submit a set (202 + job id), follow its progress, fetch the report, cancel it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from app.api.errors import error_response
+from app.config import Settings, get_settings
+from app.grading import (
+    CheckerPool,
+    HomeworkRunner,
+    HomeworkSet,
+    JobInfo,
+    ReportFormat,
+    SqliteJobStore,
+    build_report,
+    render_report,
+    solver_keyer,
+)
+from app.grading.report import MEDIA_TYPES
+
+__all__ = ["router"]
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Open the job store and checker pool, and resume jobs a previous process left unfinished."""
+    settings: Settings = getattr(app.state, "settings", None) or get_settings()
+    store = SqliteJobStore(settings.grading_store_path)
+    pool = CheckerPool(
+        workers=settings.checker_workers,
+        timeout=settings.checker_timeout_s,
+        memory_limit_mb=settings.checker_memory_mb,
+    )
+    await pool.start()
+    solver = getattr(app.state, "solver", None)
+    runner = HomeworkRunner(
+        store,
+        pool,
+        solver_keyer(solver, settings.key_samples) if solver is not None else None,
+        review_threshold=settings.review_threshold,
+    )
+    app.state.checker_pool = pool
+    app.state.homework = runner
+    await runner.resume()
+    try:
+        yield
+    finally:
+        await runner.close()
+        pool.close()
+        store.close()
+
+
+router = APIRouter(prefix="/homework", tags=["homework"], lifespan=lifespan)
+_NOT_FOUND = {404: {"description": "No job with this id."}}
+
+
+def _runner(request: Request) -> HomeworkRunner:
+    return request.app.state.homework
+
+
+def _unknown(job_id: str) -> JSONResponse:
+    return error_response(404, "job_not_found", f"no homework job {job_id!r}")
+
+
+@router.post("", status_code=202, response_model=JobInfo)
+async def submit(homework: HomeworkSet, request: Request, response: Response) -> JobInfo:
+    """Queue a homework set for grading; poll `GET /homework/{id}` for progress."""
+    info = await _runner(request).submit(homework)
+    response.headers["Location"] = f"/homework/{info.id}"
+    return info
+
+
+@router.get("", response_model=list[JobInfo])
+async def list_jobs(
+    request: Request, limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)
+) -> list[JobInfo]:
+    """Jobs, newest first."""
+    return _runner(request).store.list(limit, offset)
+
+
+@router.get("/{job_id}", response_model=JobInfo, responses=_NOT_FOUND)
+async def status(job_id: str, request: Request) -> JobInfo | JSONResponse:
+    """Status and progress (problems keyed, submissions checked)."""
+    info = _runner(request).store.info(job_id)
+    return info if info is not None else _unknown(job_id)
+
+
+@router.get(
+    "/{job_id}/report", responses={**_NOT_FOUND, 200: {"content": {t: {} for t in MEDIA_TYPES.values()}}}
+)
+async def report(job_id: str, request: Request, format: ReportFormat = Query("json")) -> Response:
+    """Per-student scores, per-item verdicts with reasons, and each problem's key with its confidence."""
+    built = await asyncio.to_thread(build_report, _runner(request).store, job_id)
+    if built is None:
+        return _unknown(job_id)
+    body = await asyncio.to_thread(render_report, built, format)
+    return Response(body, media_type=MEDIA_TYPES[format])
+
+
+@router.delete("/{job_id}", response_model=JobInfo, responses=_NOT_FOUND)
+async def cancel(job_id: str, request: Request) -> JobInfo | JSONResponse:
+    """Cancel a job; verdicts already written are kept."""
+    info = await _runner(request).cancel(job_id)
+    return info if info is not None else _unknown(job_id)
+
+
+@router.post("/{job_id}/cancel", response_model=JobInfo, responses=_NOT_FOUND)
+async def cancel_post(job_id: str, request: Request) -> JobInfo | JSONResponse:
+    """Same as `DELETE /homework/{id}`."""
+    return await cancel(job_id, request)

@@ -1,0 +1,87 @@
+"""POST /solve: validate, run the solver, shape the answer (JSON, or Server-Sent Events)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import StreamingResponse
+
+from app.api.schemas import ErrorBody, SolveBody, SolveResponse
+from app.tir.errors import SolveError
+from app.tir.solver import Solver
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["solve"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorBody, "description": "Model server or sandbox unreachable or failing."},
+    504: {"model": ErrorBody, "description": "Model server timed out, or the request deadline passed."},
+    413: {"model": ErrorBody, "description": "Request body too large."},
+}
+
+
+def _wants_stream(body: SolveBody, request: Request) -> bool:
+    return body.stream or "text/event-stream" in request.headers.get("accept", "")
+
+
+def _sse(event: str, data: dict[str, Any]) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+async def _event_stream(solver: Solver, body: SolveBody) -> AsyncIterator[str]:
+    """Run the solve in a task; relay its events; end with `final` (or `error`). Cancelled on disconnect."""
+    queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+
+    async def emit(event: dict[str, Any]) -> None:
+        queue.put_nowait((event.pop("event"), event))
+
+    async def run() -> None:
+        try:
+            result = await solver.solve(body.to_request(), emit=emit)
+            queue.put_nowait(("final", result.to_dict()))
+        except SolveError as exc:
+            error = {"code": exc.code, "message": exc.message, "status": exc.status_code}
+            queue.put_nowait(("error", {"error": error}))
+
+    task = asyncio.create_task(run())
+    try:
+        while True:
+            name, data = await queue.get()
+            yield _sse(name, data)
+            if name in ("final", "error"):
+                break
+    finally:
+        task.cancel()
+
+
+@router.post(
+    "/solve",
+    response_model=SolveResponse,
+    responses={
+        **_ERRORS,
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "JSON body, or with `stream: true` events text/code/output/sample then final.",
+        },
+    },
+)
+async def solve(body: SolveBody, request: Request) -> Any:
+    """Solve a math problem with tool-integrated reasoning; `samples > 1` votes over trajectories."""
+    solver: Solver = request.app.state.solver
+    limit = request.app.state.settings.max_samples
+    if body.samples > limit:
+        msg = f"Input should be less than or equal to {limit} (this service's max_samples)"
+        raise HTTPException(422, detail=[{"loc": ["body", "samples"], "msg": msg, "type": "less_than_equal"}])
+    if _wants_stream(body, request):
+        return StreamingResponse(
+            _event_stream(solver, body),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    result = await solver.solve(body.to_request())
+    return result.to_dict()

@@ -1,0 +1,116 @@
+"""Service settings, read from the environment (prefix ``TIRSOLVE_``) or a ``.env`` file.
+
+Every field below is one environment variable: ``model_base_url`` is ``TIRSOLVE_MODEL_BASE_URL`` and so on.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings"]
+
+
+class Settings(BaseSettings):
+    """Configuration of the solve service; defaults suit a local vLLM serving Qwen2.5-Math-7B-Instruct."""
+
+    model_config = SettingsConfigDict(env_prefix="TIRSOLVE_", env_file=".env", extra="ignore")
+
+    # --- model server -------------------------------------------------------------------------------
+    model_base_url: str = Field(
+        "http://127.0.0.1:8000/v1",
+        description="Base URL of the OpenAI-compatible model server (vLLM, SGLang, llama.cpp, replay-llm).",
+    )
+    model_name: str = Field(
+        "Qwen/Qwen2.5-Math-7B-Instruct", description="Model name sent in every request and reported back."
+    )
+    api_key: SecretStr | None = Field(None, description="Bearer token for the model server, if it needs one.")
+    api_mode: Literal["completions", "chat"] = Field(
+        "completions",
+        description="`completions`: we render the Qwen2.5 ChatML prompt ourselves (portable, prefix-cache "
+        "friendly). `chat`: send the partial assistant turn with `continue_final_message` (vLLM, SGLang).",
+    )
+    stream_from_model: bool = Field(
+        True, description="Ask the model server to stream tokens (needed for live text deltas over SSE)."
+    )
+    context_length: int = Field(
+        4096, ge=256, description="Model context window in tokens; the trajectory stops when it is spent."
+    )
+    max_tokens: int = Field(
+        1024, ge=1, description="Default upper bound on new tokens per model call (capped by the context)."
+    )
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="Default sampling temperature.")
+    top_p: float = Field(1.0, gt=0.0, le=1.0, description="Default nucleus sampling top_p.")
+    seed: int = Field(0, description="Default base seed; sample i of a request uses seed + i.")
+    model_connect_timeout_s: float = Field(5.0, gt=0, description="TCP connect timeout to the model server.")
+    model_read_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        description="Longest wait for the next bytes of a model response (per read, not per call).",
+    )
+    model_retries: int = Field(
+        3, ge=0, le=10, description="Retries after connection errors, 429 and 5xx (never other 4xx)."
+    )
+    model_retry_backoff_s: float = Field(
+        0.5, ge=0, description="First retry delay; doubles each retry (429 `Retry-After` wins when given)."
+    )
+    model_retry_max_backoff_s: float = Field(8.0, ge=0, description="Cap on a single retry delay.")
+
+    # --- the TIR loop -------------------------------------------------------------------------------
+    max_rounds: int = Field(4, ge=0, le=16, description="Default number of code executions per trajectory.")
+    request_deadline_s: float = Field(
+        120.0, gt=0, description="Wall-clock limit for one /solve request; past it the answer is HTTP 504."
+    )
+    max_samples: int = Field(32, ge=1, le=32, description="Largest `samples` a request may ask for.")
+    max_concurrent_trajectories: int = Field(
+        64, ge=1, description="Trajectories running at once across all requests (the rest wait)."
+    )
+    output_max_chars: int = Field(
+        1200, ge=80, description="Execution output fed back to the model is cut head+tail to this many chars."
+    )
+    traceback_lines: int = Field(
+        4, ge=1, description="How many last lines of a traceback go back to the model after a failed run."
+    )
+
+    # --- sandbox ------------------------------------------------------------------------------------
+    sandbox_socket: str | None = Field(
+        None, description="Unix socket of a running sandbox server; unset: the service starts its own."
+    )
+    sandbox_timeout_s: float = Field(10.0, gt=0, description="Wall-clock limit for one code block.")
+    sandbox_memory_mb: int = Field(1024, ge=64, description="Memory limit for one sandboxed child.")
+
+    # --- HTTP service -------------------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Interface `tirsolve serve` binds to.")
+    port: int = Field(8080, ge=0, le=65535, description="Port `tirsolve serve` listens on.")
+    max_body_bytes: int = Field(
+        262_144, ge=1024, description="Larger request bodies are refused with HTTP 413."
+    )
+    trajectory_log: Path | None = Field(
+        None, description="Append every finished trajectory to this JSONL file (readable by replay-llm)."
+    )
+
+    # --- grading (answer checker, homework jobs) ----------------------------------------------------
+    grading_store_path: Path = Field(
+        Path("var/tirsolve.sqlite3"), description="SQLite file holding homework jobs (WAL mode)."
+    )
+    checker_timeout_s: float = Field(
+        2.0, gt=0, description="A check running longer is killed with its worker: verdict `timeout`."
+    )
+    checker_workers: int = Field(2, ge=1, le=64, description="Checker worker processes.")
+    checker_memory_mb: int = Field(2048, ge=256, description="Address-space limit of one checker worker.")
+    review_threshold: float = Field(
+        0.6, ge=0, le=1, description="A solver-derived key with a lower vote share is flagged `needs_review`."
+    )
+    key_samples: int = Field(
+        4, ge=1, le=32, description="Self-consistency samples when solving a problem that has no reference."
+    )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Settings from the environment, read once per process."""
+    return Settings()

@@ -1,0 +1,162 @@
+"""`check(reference, answer)`: is a student's final answer equivalent to the reference?
+
+The rules, in the order they are tried (see `numbers`, `normalize`, `extract` for the details):
+1. extraction: last ``\\boxed{}``, answer markers, bare answer, last expression; nothing -> ``no_answer``;
+2. normalization: spacing, thousands separators, currency, degrees and documented units removed;
+3. identical strings -> ``equal_string``;
+4. multiple choice: a reference letter A-E (bare, in parentheses or ``\\text{}``) is compared as a letter;
+5. text answers (names, words): compared ignoring case, spacing and ``\\text{}``;
+6. plain numbers: exact for integers and fractions, decimals by the digits written, percent as a value;
+7. everything else goes to math-verify (sets, intervals, tuples, matrices, equations, expressions), with exact
+   comparison of closed-form numbers.
+`strict=True` also rejects answers not in simplest form (``2/4``, ``\\sqrt{8}``): ``not_simplified``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from fractions import Fraction
+from math import gcd, isqrt
+
+import sympy
+
+from app.grading.extract import extract_answer
+from app.grading.normalize import normalize, unwrap_text
+from app.grading.numbers import PlainNumber, numbers_equal, parse_plain_number
+from app.grading.symbolic import exact_number, parse_math, symbolic_equal
+from app.grading.verdict import Verdict
+
+__all__ = ["check", "check_many"]
+
+_CHOICE = re.compile(r"^\(?\s*([A-Ea-e])\s*\)?$")
+_CHOICE_REFERENCE = re.compile(r"^(?:\(\s*[A-Ea-e]\s*\)|[A-E])$")
+_WORDS = re.compile(r"^[A-Za-z][A-Za-z '\-]*[A-Za-z]$")
+_MATH_WORDS = frozenset(
+    {"sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp", "sqrt", "pi", "infty", "inf", "arcsin",
+     "arccos", "arctan", "sinh", "cosh", "tanh", "det", "max", "min", "gcd", "lcm", "mod"}
+)  # fmt: skip
+_REDUCIBLE_FRAC = re.compile(
+    r"\\[dt]?frac\s*\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}|(?<![\d.])(\d+)\s*/\s*(\d+)(?![\d.])"
+)
+_SQRT = re.compile(r"\\sqrt\s*\{\s*(\d+)\s*\}|\\sqrt\s*(\d)")
+
+
+def check(reference: str, answer: str, *, strict: bool = False) -> Verdict:
+    """Compare `answer` (bare or a worked solution) with `reference`, in this process, without a time bound.
+
+    Use `CheckerPool` for untrusted input: it runs this function in killable workers.
+    """
+    ref_text = extract_answer(reference)
+    if ref_text is None:
+        return Verdict(False, "no_reference", "the reference holds no answer")
+    ans_text = extract_answer(answer)
+    if ans_text is None:
+        return Verdict(False, "no_answer", "the submission holds no answer", ref_text)
+    ref, ans = normalize(ref_text), normalize(ans_text)
+    if not ans:
+        return Verdict(False, "no_answer", "the submission holds no answer", ref)
+    try:
+        reason, message = _compare(ref, ans)
+    except Exception as exc:  # a parser bug on odd input must not become a 500
+        return Verdict(False, "error", f"comparison failed: {type(exc).__name__}", ref, ans)
+    if reason.startswith("equal") and strict and reason != "equal_string" and not _simplified(ans):
+        return Verdict(False, "not_simplified", "equal in value but not in simplest form", ref, ans)
+    if reason == "equal_string" and strict and not _simplified(ans):
+        return Verdict(False, "not_simplified", "the answer is not in simplest form", ref, ans)
+    return Verdict(reason.startswith("equal"), reason, message, ref, ans)
+
+
+def check_many(pairs: Iterable[tuple[str, str]], *, strict: bool = False) -> list[Verdict]:
+    """`check` over (reference, answer) pairs, in this process; `CheckerPool.check_many` bounds time."""
+    return [check(ref, ans, strict=strict) for ref, ans in pairs]
+
+
+def _compare(ref: str, ans: str) -> tuple[str, str]:
+    if _squash(ref) == _squash(ans):
+        return "equal_string", "identical after normalization"
+    if _CHOICE_REFERENCE.match(_squash(unwrap_text(ref))):
+        return _compare_choice(ref, ans)
+    if _is_text(ref):
+        return _compare_text(ref, ans)
+    ref_number, ans_number = parse_plain_number(ref), parse_plain_number(ans)
+    if ref_number is not None and ans_number is not None:
+        return _compare_numbers(ref_number, ans_number)
+    return _compare_symbolic(ref, ans, ans_number)
+
+
+def _compare_choice(ref: str, ans: str) -> tuple[str, str]:
+    ref_letter = _CHOICE.match(_squash(unwrap_text(ref)))
+    ans_letter = _CHOICE.match(_squash(unwrap_text(ans)))
+    if ref_letter and ans_letter and ref_letter[1].upper() == ans_letter[1].upper():
+        return "equal_choice", f"same choice ({ref_letter[1].upper()})"
+    return "not_equal", "a different choice"
+
+
+def _compare_text(ref: str, ans: str) -> tuple[str, str]:
+    if _text_key(ref) == _text_key(ans):
+        return "equal_text", "same words ignoring case and spacing"
+    return "not_equal", "different words"
+
+
+def _compare_numbers(ref: PlainNumber, ans: PlainNumber) -> tuple[str, str]:
+    if ref.value == ans.value:
+        return "equal_numeric", "equal values"
+    if numbers_equal(ref.value, ans, ref.places):
+        return "equal_decimal", "equal at the precision written"
+    return "not_equal", "different values"
+
+
+def _compare_symbolic(ref: str, ans: str, ans_number: PlainNumber | None) -> tuple[str, str]:
+    ref_expr = parse_math(ref)
+    if ref_expr is None:
+        return "parse_error", "the reference could not be parsed"
+    if ans_number is not None and ans_number.is_decimal and exact_number(ref_expr):
+        # A decimal for a closed form (sqrt(2), pi): the digits-written rule, on the exact value.
+        value = ref_expr.doit()
+        if isinstance(value, sympy.Rational):
+            exact, irrational = Fraction(int(value.p), int(value.q)), False
+        else:
+            approx = sympy.N(ref_expr, 40)
+            if not approx.is_real:
+                return "not_equal", "a real decimal for a non-real reference"
+            exact, irrational = Fraction(str(sympy.Rational(approx))), not value.is_rational
+        if numbers_equal(exact, ans_number, irrational=irrational):
+            return "equal_decimal", "equal at the precision written"
+        return "not_equal", "different values"
+    ans_expr = parse_math(ans)
+    if ans_expr is None:
+        return "parse_error", "the answer could not be parsed"
+    if symbolic_equal(ref_expr, ans_expr):
+        return "equal_symbolic", "mathematically equivalent"
+    return "not_equal", "not equivalent"
+
+
+def _squash(s: str) -> str:
+    return re.sub(r"\s+", "", s)
+
+
+def _is_text(ref: str) -> bool:
+    plain = unwrap_text(ref).strip()
+    if not _WORDS.match(plain):
+        return False
+    words = re.findall(r"[A-Za-z]+", plain)
+    wrapped = plain != ref.strip()
+    return (wrapped and len(plain) > 1) or any(len(w) >= 4 and w.lower() not in _MATH_WORDS for w in words)
+
+
+def _text_key(s: str) -> str:
+    return re.sub(r"[\s\-']+", "", unwrap_text(s)).casefold()
+
+
+def _simplified(ans: str) -> bool:
+    """Strict mode: no reducible integer fractions, no integer radicals with a square factor."""
+    for m in _REDUCIBLE_FRAC.finditer(ans):
+        num, den = (int(m[1]), int(m[2])) if m[1] is not None else (int(m[3]), int(m[4]))
+        if den == 1 or gcd(num, den) > 1:
+            return False
+    for m in _SQRT.finditer(ans):
+        n = int(m[1] or m[2])
+        if n in (0, 1) or any(n % (k * k) == 0 for k in range(2, isqrt(n) + 1)):
+            return False
+    return True

@@ -1,0 +1,103 @@
+"""Final-answer extraction from a bare answer or a worked solution.
+
+Order of precedence (first that applies wins):
+1. the content of the last ``\\boxed{...}`` (or ``\\fbox{...}``);
+2. the text after the last marker: "final answer is", "Answer:", "A:" (at a line start), "####";
+3. a bare answer: a single short line is taken whole;
+4. the last math expression of a worked solution: the last ``$...$``, ``\\(...\\)`` or ``\\[...\\]``
+   segment, else the last number.
+`None` means the text holds no answer.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["extract_answer", "last_boxed"]
+
+_BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_MARKERS = [
+    re.compile(r"final answer\s*(?:is|:)\s*[:=]?\s*(.+)", re.IGNORECASE),
+    re.compile(r"^\s*(?:\**\s*)?answer\s*\**\s*[:：]\s*(.+)$", re.IGNORECASE | re.MULTILINE),
+    re.compile(r"^\s*A\s*[:：]\s*(.+)$", re.MULTILINE),
+    re.compile(r"####\s*(.+)"),
+]
+_MATH_SEGMENT = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL)
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?|-?\.\d+")
+_BARE_MAX_CHARS = 120
+_EMPTY = re.compile(r"^[\s.?!\-–—_*]*$")
+
+
+def last_boxed(text: str) -> str | None:
+    """The content of the last ``\\boxed{...}`` in `text` (braces balanced), or None."""
+    matches = list(_BOXED.finditer(text))
+    for match in reversed(matches):
+        content = _balanced(text, match.end())
+        if content is not None:
+            return content
+    return None
+
+
+def extract_answer(text: str | None) -> str | None:
+    """The final answer inside `text`, stripped of math delimiters, or None when there is none."""
+    if text is None:
+        return None
+    text = str(text).strip()
+    if not text:
+        return None
+    boxed = last_boxed(text)
+    if boxed is not None:
+        return _clean(boxed)
+    for marker in _MARKERS:
+        found = marker.findall(text)
+        if found:
+            return _clean(_strip_sentence(found[-1]))
+    if "\n" not in text and len(text) <= _BARE_MAX_CHARS:
+        return _clean(text)
+    return _clean(_last_expression(text))
+
+
+def _balanced(text: str, start: int) -> str | None:
+    depth = 1
+    for i in range(start, len(text)):
+        ch = text[i]
+        if ch == "\\":
+            continue
+        if ch == "{" and text[i - 1] != "\\":
+            depth += 1
+        elif ch == "}" and text[i - 1] != "\\":
+            depth -= 1
+            if depth == 0:
+                return text[start:i]
+    return None
+
+
+def _strip_sentence(tail: str) -> str:
+    tail = tail.strip()
+    # A marker line may go on with prose ("... is 5. I hope it is correct."); keep up to the sentence end.
+    segment = _MATH_SEGMENT.match(tail)
+    if segment:
+        return next(g for g in segment.groups() if g is not None)
+    cut = re.search(r"\.\s+[A-Z]", tail)
+    return tail[: cut.start()] if cut else tail
+
+
+def _last_expression(text: str) -> str | None:
+    segments = _MATH_SEGMENT.findall(text)
+    if segments:
+        return next(g for g in segments[-1] if g)
+    numbers = _NUMBER.findall(text)
+    return numbers[-1] if numbers else None
+
+
+def _clean(answer: str | None) -> str | None:
+    if answer is None:
+        return None
+    answer = answer.strip()
+    for opener, closer in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
+        if answer.startswith(opener) and answer.endswith(closer) and len(answer) >= len(opener) + len(closer):
+            answer = answer[len(opener) : len(answer) - len(closer)].strip()
+    answer = answer.rstrip(" .;").strip()
+    if _EMPTY.match(answer):
+        return None
+    return answer

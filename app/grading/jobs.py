@@ -1,0 +1,185 @@
+"""`HomeworkRunner`: grades homework sets as background jobs that survive restarts.
+
+A job keys its problems (reference, or the solver's majority answer), then checks the submissions in batches
+on the `CheckerPool`, writing each batch in one store transaction. Resuming a job skips every key and verdict
+already stored, so a crash at any point loses nothing and redoes nothing that was written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from app.grading.keying import KeySolver
+from app.grading.models import HomeworkSet, ItemVerdict, JobInfo, Problem, ProblemKey, Submission
+from app.grading.pool import CheckerPool
+from app.grading.store import JobStore
+
+__all__ = ["HomeworkRunner"]
+
+log = logging.getLogger(__name__)
+
+
+class HomeworkRunner:
+    """Runs jobs from `store` on `pool`; `keyer` solves problems that have no reference (None: flag them)."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        pool: CheckerPool,
+        keyer: KeySolver | None = None,
+        *,
+        review_threshold: float = 0.6,
+        batch_size: int = 16,
+        solve_concurrency: int = 4,
+    ) -> None:
+        self.store = store
+        self.pool = pool
+        self.keyer = keyer
+        self.review_threshold = review_threshold
+        self.batch_size = batch_size
+        self._solve_slots = asyncio.Semaphore(solve_concurrency)
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    async def submit(self, homework: HomeworkSet) -> JobInfo:
+        """Store the job and start it in the background."""
+        info = await asyncio.to_thread(self.store.create, homework)
+        self._start(info.id)
+        return info
+
+    async def resume(self) -> list[str]:
+        """Start every job left queued or running by a previous process; returns their ids."""
+        job_ids = await asyncio.to_thread(self.store.unfinished)
+        for job_id in job_ids:
+            self._start(job_id)
+        return job_ids
+
+    async def cancel(self, job_id: str) -> JobInfo | None:
+        """Stop a job; verdicts already written stay. Returns None for an unknown job."""
+        info = await asyncio.to_thread(self.store.info, job_id)
+        if info is None:
+            return None
+        if info.status in ("queued", "running"):
+            await asyncio.to_thread(self.store.set_status, job_id, "cancelled")
+            task = self._tasks.get(job_id)
+            if task is not None:
+                task.cancel()
+        return await asyncio.to_thread(self.store.info, job_id)
+
+    async def wait(self, job_id: str) -> JobInfo | None:
+        """Wait for a job started by this runner to stop, and return its final state."""
+        task = self._tasks.get(job_id)
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(task)
+        return await asyncio.to_thread(self.store.info, job_id)
+
+    async def close(self) -> None:
+        """Stop running jobs without changing their status, so the next process resumes them."""
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _start(self, job_id: str) -> None:
+        if job_id in self._tasks:
+            return
+        task = asyncio.get_running_loop().create_task(self._run(job_id), name=f"homework-{job_id}")
+        self._tasks[job_id] = task
+        task.add_done_callback(lambda _t: self._tasks.pop(job_id, None))
+
+    async def _run(self, job_id: str) -> None:
+        try:
+            if await asyncio.to_thread(self.store.status, job_id) not in ("queued", "running"):
+                return
+            homework = await asyncio.to_thread(self.store.homework, job_id)
+            await asyncio.to_thread(self.store.set_status, job_id, "running")
+            keys = await self._key_problems(job_id, homework.problems)
+            await self._check_submissions(job_id, homework, keys)
+            if await self._still_running(job_id):
+                await asyncio.to_thread(self.store.set_status, job_id, "completed")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("homework job %s failed", job_id)
+            await asyncio.to_thread(self.store.set_status, job_id, "failed", f"{type(exc).__name__}: {exc}")
+
+    async def _key_problems(self, job_id: str, problems: list[Problem]) -> dict[str, ProblemKey]:
+        keys = await asyncio.to_thread(self.store.keys, job_id)
+        missing = [p for p in problems if p.id not in keys]
+        new = await asyncio.gather(*(self._key(p) for p in missing))
+        for key in new:
+            await asyncio.to_thread(self.store.save_key, job_id, key)
+            keys[key.problem_id] = key
+        return keys
+
+    async def _key(self, problem: Problem) -> ProblemKey:
+        if problem.reference is not None:
+            return ProblemKey(problem_id=problem.id, answer=problem.reference, source="reference")
+        if self.keyer is None:
+            return _unavailable(problem, "no solver is configured to key problems without a reference")
+        async with self._solve_slots:
+            try:
+                solved = await self.keyer(problem.problem)
+            except Exception as exc:
+                log.warning("solving problem %s failed: %s", problem.id, exc)
+                return _unavailable(problem, f"the solver failed: {type(exc).__name__}: {exc}")
+        if solved.answer is None:
+            return _unavailable(problem, "the solver found no answer", solved.trace)
+        return ProblemKey(
+            problem_id=problem.id,
+            answer=solved.answer,
+            source="solver",
+            confidence=solved.confidence,
+            needs_review=solved.confidence < self.review_threshold,
+            votes=solved.votes,
+            trace=solved.trace,
+        )
+
+    async def _check_submissions(
+        self, job_id: str, homework: HomeworkSet, keys: dict[str, ProblemKey]
+    ) -> None:
+        done = {(v.student, v.problem_id) for v in await asyncio.to_thread(self.store.verdicts, job_id)}
+        pending = [s for s in homework.submissions if (s.student, s.problem_id) not in done]
+        points = {p.id: p.points for p in homework.problems}
+        for start in range(0, len(pending), self.batch_size):
+            if not await self._still_running(job_id):
+                return
+            batch = pending[start : start + self.batch_size]
+            graded = await asyncio.gather(
+                *(self._grade(s, keys[s.problem_id], points[s.problem_id], homework.strict) for s in batch)
+            )
+            await asyncio.to_thread(self.store.save_verdicts, job_id, graded)
+
+    async def _grade(self, sub: Submission, key: ProblemKey, points: float, strict: bool) -> ItemVerdict:
+        if key.answer is None:
+            verdict_fields = {"equivalent": False, "reason": "no_reference", "message": key.error or ""}
+            parsed = None
+        else:
+            verdict = await self.pool.check(key.answer, sub.answer, strict)
+            verdict_fields = {
+                "equivalent": verdict.equivalent,
+                "reason": verdict.reason,
+                "message": verdict.message,
+            }
+            parsed = verdict.answer_parsed
+        return ItemVerdict(
+            student=sub.student,
+            problem_id=sub.problem_id,
+            answer=sub.answer,
+            answer_parsed=parsed,
+            points=points if verdict_fields["equivalent"] else 0.0,
+            max_points=points,
+            **verdict_fields,
+        )
+
+    async def _still_running(self, job_id: str) -> bool:
+        return await asyncio.to_thread(self.store.status, job_id) == "running"
+
+
+def _unavailable(problem: Problem, error: str, trace: str | None = None) -> ProblemKey:
+    return ProblemKey(
+        problem_id=problem.id, answer=None, source="unavailable", confidence=0.0, needs_review=True,
+        trace=trace, error=error,
+    )  # fmt: skip

@@ -1,0 +1,77 @@
+"""String-level clean-up of an extracted answer before it is classified and parsed.
+
+Removed (documented homework rules):
+- spacing commands (``\\!``, ``\\,``, ``\\;``, ``\\:``, ``\\ ``, ``~``), ``\\left``/``\\right``,
+  ``\\displaystyle``;
+- thousands separators: ``{,}`` and ``,\\!`` always; a plain ``12,345`` only when the whole answer is that one
+  number (otherwise the comma separates list items);
+- currency: ``\\$``, ``$``, ``€``, ``£``, ``¥``, ``USD``, ``EUR``, "dollars", "cents", "euros";
+- degrees: ``^\\circ``, ``^{\\circ}``, ``\\circ``, ``°``, ``\\degree``, "degrees";
+- trailing units from `UNITS` after a number or a closing bracket, with an optional ``^2``/``^3``,
+  bare or inside ``\\text{}``/``\\mbox{}``/``\\mathrm{}``. The list holds only words and multi-letter
+  abbreviations: single letters (m, g, s, h, ...) are never removed since they may be variables.
+- a leading "x =" style assignment is kept: equations are compared by the checker, not stripped here.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["UNITS", "normalize", "unwrap_text"]
+
+UNITS: tuple[str, ...] = (
+    # length / area / volume
+    "mm", "cm", "km", "meter", "meters", "metre", "metres", "inch", "inches", "in.", "ft", "foot", "feet",
+    "yd", "yard", "yards", "mile", "miles", "sq", "square", "cubic", "units", "unit", "square units",
+    "cubic units", "sq units", "cm2", "cm3", "ml", "mL", "liter", "liters", "litre", "litres", "gallon",
+    "gallons", "acre", "acres",
+    # mass
+    "kg", "mg", "gram", "grams", "lb", "lbs", "pound", "pounds", "oz", "ounce", "ounces", "ton", "tons",
+    # time / rate
+    "sec", "secs", "second", "seconds", "min", "mins", "minute", "minutes", "hr", "hrs", "hour", "hours",
+    "day", "days", "week", "weeks", "month", "months", "year", "years", "mph", "kph", "km/h", "m/s",
+    # angle
+    "degree", "degrees", "deg",
+    # money
+    "dollar", "dollars", "cent", "cents", "euro", "euros", "USD", "EUR",
+)  # fmt: skip
+
+_SPACING = re.compile(
+    r"(?<!\\)\\[!,;:> ]|~|\\quad|\\qquad|\\displaystyle|\\left(?=[^a-zA-Z])|\\right(?=[^a-zA-Z])"
+)
+_TEXT_WRAP = re.compile(r"\\(?:text|textbf|textit|textrm|mbox|mathrm|mathbf|operatorname)\s*\{([^{}]*)\}")
+_DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ|°|\\degree")
+_CURRENCY = re.compile(r"\\\$|(?<!\\)\$|€|£|¥|\\euro")
+_LATEX_THOUSANDS = re.compile(r"(?<=\d)\{,\}(?=\d{3})")
+_PLAIN_THOUSANDS = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+_UNIT_ALT = "|".join(sorted((re.escape(u) for u in UNITS), key=len, reverse=True))
+_TRAILING_UNIT = re.compile(
+    rf"(?<=[\d}}\)\]\s])\s*(?:\\(?:text|mbox|mathrm)\s*\{{\s*(?:{_UNIT_ALT})\s*\}}|(?:{_UNIT_ALT}))"
+    rf"(?:\s*\^\s*\{{?[23]\}}?)?\s*$"
+)
+
+
+def unwrap_text(s: str) -> str:
+    """Replace ``\\text{...}``-style wrappers by their content."""
+    previous = None
+    while previous != s:
+        previous, s = s, _TEXT_WRAP.sub(r"\1", s)
+    return s
+
+
+def normalize(answer: str) -> str:
+    """The answer with spacing, separators, currency, degrees and units removed (see module doc)."""
+    s = answer.strip()
+    s = _SPACING.sub(lambda m: " " if m.group(0) in ("\\ ", "~", "\\quad", "\\qquad") else "", s)
+    s = _LATEX_THOUSANDS.sub("", s)
+    s = _DEGREES.sub("", s)
+    s = _CURRENCY.sub("", s)
+    for _ in range(2):  # "5 \text{ cm}^2" and "10 square units" need two passes at most
+        stripped = _TRAILING_UNIT.sub("", s).strip()
+        if stripped and stripped != s:
+            s = stripped
+    s = s.strip()
+    if _PLAIN_THOUSANDS.match(s.replace(" ", "")):
+        s = s.replace(",", "").replace(" ", "")
+    s = re.sub(r"\s+", " ", s)
+    return s.strip().rstrip(".").strip()

@@ -1,0 +1,110 @@
+"""Plain numbers (integers, fractions, decimals, percents) and the decimal-precision rule.
+
+Rule for decimals (the "digits the student wrote" rule):
+- integers, fractions and terminating decimals are exact values and must be equal exactly
+  (``0.25 == 1/4``, ``2.50 == 2.5``, but ``0.13 != 1/8``);
+- a decimal answer for a reference with no terminating decimal form (``1/3``, ``sqrt(2)``, ``pi``) is accepted
+  when it equals the reference correctly rounded to the number of decimal places written
+  (``|ref - ans| <= 0.5 * 10**-places``) and carries at least `MIN_SIGNIFICANT_DIGITS` significant digits:
+  ``0.3333`` and ``0.33333`` are 1/3, ``0.33`` and ``0.333`` are not;
+- a decimal *reference* is the key's own rounding: an answer with more places (or an exact value) is accepted
+  when it rounds to the reference at the reference's number of places (key ``0.33``, answer ``1/3``).
+Percent: ``5\\%`` is the value 1/20 (so it equals 0.05); a bare 5 is 5, never 0.05 or 500.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from math import gcd
+
+__all__ = ["MIN_SIGNIFICANT_DIGITS", "PlainNumber", "numbers_equal", "parse_plain_number"]
+
+MIN_SIGNIFICANT_DIGITS = 4
+
+_INT = r"\d+"
+_DECIMAL = r"(?:\d+\.\d*|\.\d+)"
+_NUMBER = re.compile(rf"^(?P<sign>[+-]?)\s*(?P<body>{_DECIMAL}|{_INT})\s*(?P<pct>\\?%)?$")
+_SLASH = re.compile(rf"^(?P<sign>[+-]?)\s*(?P<num>{_INT})\s*/\s*(?P<den>{_INT})\s*(?P<pct>\\?%)?$")
+_FRAC = re.compile(
+    r"^(?P<sign>[+-]?)\s*\\[dt]?frac\s*(?:\{\s*(?P<nsign>-?)\s*(?P<num>\d+)\s*\}|(?P<num1>\d))"
+    r"\s*(?:\{\s*(?P<den>\d+)\s*\}|(?P<den1>\d))\s*(?P<pct>\\?%)?$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PlainNumber:
+    """A number written out literally. `places` is the count of decimals written (None if not a decimal)."""
+
+    value: Fraction
+    text: str
+    places: int | None = None
+    significant: int = 0
+    reducible: bool = False  # a fraction not in lowest terms, e.g. 2/4 (strict mode rejects it)
+
+    @property
+    def is_decimal(self) -> bool:
+        return self.places is not None
+
+
+def parse_plain_number(s: str) -> PlainNumber | None:
+    """Parse ``-12``, ``0.50``, ``3/4``, ``\\frac{3}{4}``, ``\\frac34``, ``5\\%``; None for anything else."""
+    s = s.strip()
+    if m := _NUMBER.match(s):
+        return _from_literal(m["sign"], m["body"], bool(m["pct"]), s)
+    if m := _SLASH.match(s):
+        return _from_fraction(m["sign"], int(m["num"]), int(m["den"]), bool(m["pct"]), s)
+    if m := _FRAC.match(s):
+        sign = "-" if (m["sign"] == "-") != (m["nsign"] == "-") else ""
+        num = int(m["num"] if m["num"] is not None else m["num1"])
+        den = int(m["den"] if m["den"] is not None else m["den1"])
+        return _from_fraction(sign, num, den, bool(m["pct"]), s)
+    return None
+
+
+def _from_literal(sign: str, body: str, percent: bool, text: str) -> PlainNumber:
+    value = Fraction(body)
+    places = len(body.split(".", 1)[1]) if "." in body else None
+    digits = body.replace(".", "").lstrip("0")
+    significant = len(digits) if places is not None else len(digits.rstrip("0")) or 1
+    if percent:
+        value /= 100
+        places = places + 2 if places is not None else None
+    return PlainNumber(-value if sign == "-" else value, text, places, significant)
+
+
+def _from_fraction(sign: str, num: int, den: int, percent: bool, text: str) -> PlainNumber | None:
+    if den == 0:
+        return None
+    value = Fraction(num, den) / (100 if percent else 1)
+    reducible = gcd(num, den) > 1 or den == 1
+    return PlainNumber(-value if sign == "-" else value, text, None, 0, reducible)
+
+
+def terminates(value: Fraction) -> bool:
+    """True when `value` has a finite decimal expansion (denominator of the form 2^a 5^b)."""
+    den = value.denominator
+    for p in (2, 5):
+        while den % p == 0:
+            den //= p
+    return den == 1
+
+
+def numbers_equal(
+    reference: Fraction, answer: PlainNumber, reference_places: int | None = None, *, irrational: bool = False
+) -> bool:
+    """Apply the module's decimal rule. `reference` is exact unless `reference_places` says it is rounded;
+    `irrational` says it is a close rational approximation of an irrational closed form."""
+    if answer.value == reference:
+        return True
+    if reference_places is not None and (answer.places is None or answer.places > reference_places):
+        return _rounds_to(answer.value, reference, reference_places)
+    if not answer.is_decimal or (terminates(reference) and not irrational):
+        return False
+    return answer.significant >= MIN_SIGNIFICANT_DIGITS and _rounds_to(reference, answer.value, answer.places)
+
+
+def _rounds_to(exact: Fraction, rounded: Fraction, places: int | None) -> bool:
+    half_ulp = Fraction(1, 2 * 10 ** (places or 0))
+    return abs(exact - rounded) <= half_ulp

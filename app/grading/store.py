@@ -1,0 +1,235 @@
+"""Where homework jobs live: the `JobStore` interface and its SQLite implementation.
+
+Verdicts are keyed by (job, student, problem) and written with INSERT OR IGNORE in one transaction per batch,
+so a job resumed after a crash never grades an item twice and never loses one that was written. Progress is
+counted from those rows, so it cannot disagree with them. A server database (several replicas sharing jobs)
+replaces `SqliteJobStore` by implementing the same methods.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from pathlib import Path
+
+from app.grading.models import HomeworkSet, ItemVerdict, JobInfo, JobStatus, ProblemKey, Progress
+
+__all__ = ["JobStore", "SqliteJobStore"]
+
+UNFINISHED: tuple[JobStatus, ...] = ("queued", "running")
+
+
+class JobStore(ABC):
+    """Persistence for homework jobs. Every method is short and synchronous; writes are idempotent."""
+
+    @abstractmethod
+    def create(self, homework: HomeworkSet) -> JobInfo: ...
+
+    @abstractmethod
+    def info(self, job_id: str) -> JobInfo | None: ...
+
+    @abstractmethod
+    def list(self, limit: int = 50, offset: int = 0) -> list[JobInfo]: ...
+
+    @abstractmethod
+    def homework(self, job_id: str) -> HomeworkSet: ...
+
+    @abstractmethod
+    def status(self, job_id: str) -> JobStatus | None: ...
+
+    @abstractmethod
+    def set_status(self, job_id: str, status: JobStatus, error: str | None = None) -> None: ...
+
+    @abstractmethod
+    def unfinished(self) -> list[str]: ...
+
+    @abstractmethod
+    def save_key(self, job_id: str, key: ProblemKey) -> None: ...
+
+    @abstractmethod
+    def keys(self, job_id: str) -> dict[str, ProblemKey]: ...
+
+    @abstractmethod
+    def save_verdicts(self, job_id: str, verdicts: Iterable[ItemVerdict]) -> int:
+        """Store verdicts not stored yet (by student and problem); returns how many were new."""
+
+    @abstractmethod
+    def verdicts(self, job_id: str) -> list[ItemVerdict]: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    title TEXT,
+    spec TEXT NOT NULL,
+    problems_total INTEGER NOT NULL,
+    submissions_total INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
+CREATE TABLE IF NOT EXISTS keys (
+    job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    problem_id TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (job_id, problem_id)
+);
+CREATE TABLE IF NOT EXISTS verdicts (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    student TEXT NOT NULL,
+    problem_id TEXT NOT NULL,
+    data TEXT NOT NULL,
+    UNIQUE (job_id, student, problem_id)
+);
+"""
+
+
+class SqliteJobStore(JobStore):
+    """Jobs in one SQLite file (WAL mode, so readers never block the grading writer)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(_SCHEMA)
+
+    def create(self, homework: HomeworkSet) -> JobInfo:
+        job_id = uuid.uuid4().hex
+        now = time.time()
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO jobs (id, status, title, spec, problems_total, submissions_total, created_at,"
+                " updated_at) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?)",
+                (
+                    job_id,
+                    homework.title,
+                    homework.model_dump_json(),
+                    len(homework.problems),
+                    len(homework.submissions),
+                    now,
+                    now,
+                ),
+            )
+        info = self.info(job_id)
+        assert info is not None
+        return info
+
+    def info(self, job_id: str) -> JobInfo | None:
+        with self._lock:
+            row = self._db.execute(_INFO_SQL + " WHERE j.id = ?", (job_id,)).fetchone()
+        return _info(row) if row else None
+
+    def list(self, limit: int = 50, offset: int = 0) -> list[JobInfo]:
+        with self._lock:
+            rows = self._db.execute(
+                _INFO_SQL + " ORDER BY j.created_at DESC LIMIT ? OFFSET ?", (limit, offset)
+            ).fetchall()
+        return [_info(r) for r in rows]
+
+    def homework(self, job_id: str) -> HomeworkSet:
+        with self._lock:
+            row = self._db.execute("SELECT spec FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise KeyError(job_id)
+        return HomeworkSet.model_validate_json(row["spec"])
+
+    def status(self, job_id: str) -> JobStatus | None:
+        with self._lock:
+            row = self._db.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return row["status"] if row else None
+
+    def set_status(self, job_id: str, status: JobStatus, error: str | None = None) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE jobs SET status = ?, error = ?, updated_at = ? WHERE id = ?",
+                (status, error, time.time(), job_id),
+            )
+
+    def unfinished(self) -> list[str]:
+        marks = ",".join("?" * len(UNFINISHED))
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT id FROM jobs WHERE status IN ({marks}) ORDER BY created_at", UNFINISHED
+            ).fetchall()
+        return [r["id"] for r in rows]
+
+    def save_key(self, job_id: str, key: ProblemKey) -> None:
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            self._db.execute(
+                "INSERT OR IGNORE INTO keys (job_id, problem_id, data) VALUES (?, ?, ?)",
+                (job_id, key.problem_id, key.model_dump_json()),
+            )
+            self._touch(job_id)
+
+    def keys(self, job_id: str) -> dict[str, ProblemKey]:
+        with self._lock:
+            rows = self._db.execute("SELECT data FROM keys WHERE job_id = ?", (job_id,)).fetchall()
+        keys = [ProblemKey.model_validate_json(r["data"]) for r in rows]
+        return {k.problem_id: k for k in keys}
+
+    def save_verdicts(self, job_id: str, verdicts: Iterable[ItemVerdict]) -> int:
+        rows = [(job_id, v.student, v.problem_id, v.model_dump_json()) for v in verdicts]
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            before = self._db.total_changes
+            self._db.executemany(
+                "INSERT OR IGNORE INTO verdicts (job_id, student, problem_id, data) VALUES (?, ?, ?, ?)", rows
+            )
+            added = self._db.total_changes - before
+            self._touch(job_id)
+        return added
+
+    def verdicts(self, job_id: str) -> list[ItemVerdict]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT data FROM verdicts WHERE job_id = ? ORDER BY seq", (job_id,)
+            ).fetchall()
+        return [ItemVerdict.model_validate_json(r["data"]) for r in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _touch(self, job_id: str) -> None:
+        self._db.execute("UPDATE jobs SET updated_at = ? WHERE id = ?", (time.time(), job_id))
+
+
+_INFO_SQL = """
+SELECT j.*,
+    (SELECT COUNT(*) FROM keys k WHERE k.job_id = j.id) AS problems_keyed,
+    (SELECT COUNT(*) FROM verdicts v WHERE v.job_id = j.id) AS submissions_checked
+FROM jobs j"""
+
+
+def _info(row: sqlite3.Row) -> JobInfo:
+    return JobInfo(
+        id=row["id"],
+        status=row["status"],
+        title=row["title"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        error=row["error"],
+        progress=Progress(
+            problems_total=row["problems_total"],
+            problems_keyed=row["problems_keyed"],
+            submissions_total=row["submissions_total"],
+            submissions_checked=row["submissions_checked"],
+        ),
+    )

@@ -1,0 +1,374 @@
+"""Async client for OpenAI-compatible model servers: raw `completions` (ChatML rendered here) or `chat`.
+
+Every call sends the sampling parameters explicitly (vLLM would otherwise apply the model's generation
+defaults), stops at ```output and the end tokens without relying on the stop string coming back, retries
+connection errors, 429 and 5xx with backoff, and turns every failure into a typed `ModelError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+import httpx
+
+from app.tir.errors import (
+    ModelBadResponse,
+    ModelError,
+    ModelRejected,
+    ModelServerError,
+    ModelTimeout,
+    ModelUnavailable,
+)
+from app.tir.parsing import OUTPUT_FENCE
+from app.tir.prompt import Conversation, render_chatml
+
+__all__ = ["STOP_STRINGS", "Completion", "ModelClient", "SamplingParams"]
+
+STOP_STRINGS: tuple[str, ...] = (OUTPUT_FENCE, "<|im_end|>", "<|endoftext|>")
+_MAX_TEXT_CHARS = 1_000_000  # a runaway server must not exhaust our memory
+_ERROR_SNIPPET = 200
+
+DeltaSink = Callable[[str], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class SamplingParams:
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_tokens: int = 1024
+    seed: int = 0
+
+    def with_max_tokens(self, n: int) -> SamplingParams:
+        return replace(self, max_tokens=n)
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    text: str  # new text, cut at the first stop string, prefill echo removed
+    finish_reason: str  # "stop" | "length" (other server values passed through)
+    prompt_tokens: int | None  # the server's counts, None when it sent no usage
+    completion_tokens: int | None
+    duration_ms: float
+
+
+class _Retryable(Exception):
+    def __init__(self, error: ModelError, retry_after: float | None = None) -> None:
+        self.error = error
+        self.retry_after = retry_after
+
+
+def _cut_at_stop(text: str) -> tuple[str, bool]:
+    """Cut at the first stop string; True when one was found (server ignored or echoed it)."""
+    cut = min((i for s in STOP_STRINGS if (i := text.find(s)) >= 0), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)
+
+
+def _held_back(text: str) -> int:
+    """Length of a tail that could be the start of a stop string (not safe to emit yet)."""
+    for n in range(min(len(text), max(map(len, STOP_STRINGS)) - 1), 0, -1):
+        if any(s.startswith(text[-n:]) for s in STOP_STRINGS):
+            return n
+    return 0
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None  # HTTP-date form: fall back to our own backoff
+
+
+class _TextAssembler:
+    """Accumulates streamed text: strips an echoed prefill, stops at stop strings, emits safe deltas."""
+
+    def __init__(self, prefill: str, sink: DeltaSink | None) -> None:
+        self._prefill = prefill
+        self._sink = sink
+        self._raw = ""
+        self._emitted = 0
+        self.stopped = False
+
+    @property
+    def text(self) -> str:
+        raw = self._raw
+        if self._prefill and raw.startswith(self._prefill):
+            raw = raw[len(self._prefill) :]  # llama.cpp echoes the prefilled assistant text
+        return _cut_at_stop(raw)[0]
+
+    def _undecided(self) -> bool:
+        # While what we have is still a prefix of the prefill, it may be an echo: emit nothing yet.
+        return bool(self._prefill) and self._prefill.startswith(self._raw)
+
+    async def feed(self, piece: str) -> None:
+        self._raw += piece
+        if len(self._raw) > _MAX_TEXT_CHARS:
+            raise ModelBadResponse("model server sent more text than any continuation can hold")
+        if self._undecided():
+            return
+        raw = self._raw
+        if self._prefill and raw.startswith(self._prefill):
+            raw = raw[len(self._prefill) :]
+        text, self.stopped = _cut_at_stop(raw)
+        safe = len(text) if self.stopped else len(text) - _held_back(text)
+        if self._sink is not None and safe > self._emitted:
+            await self._sink(text[self._emitted : safe])
+        self._emitted = max(self._emitted, safe)
+
+    async def flush(self) -> None:
+        text = self.text
+        if self._sink is not None and len(text) > self._emitted:
+            await self._sink(text[self._emitted :])
+        self._emitted = len(text)
+
+    @property
+    def emitted_any(self) -> bool:
+        return self._emitted > 0
+
+
+class ModelClient:
+    """One shared connection pool to the model server; `complete()` continues one conversation."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key: str | None = None,
+        mode: Literal["completions", "chat"] = "completions",
+        stream: bool = True,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 60.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+        max_backoff: float = 8.0,
+        max_connections: int = 256,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.mode = mode
+        self.stream = stream
+        self.retries = retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers=headers,
+            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=64),
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> ModelClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def list_models(self, timeout: float = 3.0) -> list[str]:  # noqa: ASYNC109 (httpx timeout)
+        """Ids from `GET /models`; raises a `ModelError` when the server is unreachable or failing."""
+        try:
+            r = await self._http.get("/models", timeout=timeout)
+        except httpx.TimeoutException as exc:
+            raise ModelTimeout(
+                f"model server at {self.base_url} did not answer /models in {timeout} s"
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise ModelUnavailable(f"model server at {self.base_url} unreachable: {_describe(exc)}") from exc
+        if r.status_code != 200:
+            raise ModelServerError(f"model server answered {r.status_code} to GET /models")
+        try:
+            return [m["id"] for m in r.json()["data"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ModelBadResponse("model server sent a malformed /models response") from exc
+
+    # --- completion ---------------------------------------------------------------------------------
+
+    def _payload(self, conv: Conversation, params: SamplingParams) -> tuple[str, dict[str, Any]]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": params.max_tokens,
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "seed": params.seed,
+            "stop": list(STOP_STRINGS),
+            "stream": self.stream,
+        }
+        if self.stream:
+            body["stream_options"] = {"include_usage": True}
+        if self.mode == "chat":
+            body.update(messages=conv.messages(), continue_final_message=True, add_generation_prompt=False)
+            return "/chat/completions", body
+        body["prompt"] = render_chatml(conv)
+        return "/completions", body
+
+    async def complete(
+        self, conv: Conversation, params: SamplingParams, on_delta: DeltaSink | None = None
+    ) -> Completion:
+        """Continue the assistant turn of `conv`; `on_delta` receives text pieces as they arrive."""
+        path, body = self._payload(conv, params)
+        prefill = conv.assistant if self.mode == "chat" else ""
+        started = time.perf_counter()
+        attempt = 0
+        while True:
+            assembler = _TextAssembler(prefill, on_delta)
+            try:
+                if self.stream:
+                    result = await self._post_stream(path, body, assembler)
+                else:
+                    result = await self._post_once(path, body, assembler)
+            except _Retryable as r:
+                if attempt >= self.retries or assembler.emitted_any:
+                    raise r.error from None
+                delay = r.retry_after if r.retry_after is not None else self.backoff * 2**attempt
+                await asyncio.sleep(min(delay, self.max_backoff))
+                attempt += 1
+                continue
+            finish, prompt_tokens, completion_tokens = result
+            await assembler.flush()
+            if assembler.stopped and finish == "length":
+                finish = "stop"  # we cut at a stop string ourselves
+            return Completion(
+                text=assembler.text,
+                finish_reason=finish or "stop",
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                duration_ms=(time.perf_counter() - started) * 1000,
+            )
+
+    def _check_status(self, response: httpx.Response, body_text: str) -> None:
+        status = response.status_code
+        if status == 200:
+            return
+        snippet = " ".join(body_text.split())[:_ERROR_SNIPPET]
+        if status == 429:
+            raise _Retryable(
+                ModelServerError(f"model server kept answering 429 (rate limited): {snippet}"),
+                _retry_after(response),
+            )
+        if status >= 500:
+            raise _Retryable(ModelServerError(f"model server answered {status}: {snippet}"))
+        raise ModelRejected(f"model server rejected the request with {status}: {snippet}")
+
+    async def _post_once(
+        self, path: str, body: dict[str, Any], assembler: _TextAssembler
+    ) -> tuple[str | None, int | None, int | None]:
+        async with self._transport_errors():
+            response = await self._http.post(path, json=body)
+            self._check_status(response, response.text)
+        return await self._parse_body(response.text, assembler)
+
+    async def _parse_body(
+        self, text: str, assembler: _TextAssembler
+    ) -> tuple[str | None, int | None, int | None]:
+        try:
+            data = json.loads(text)
+            choice = data["choices"][0]
+            piece = choice["text"] if self.mode == "completions" else choice["message"]["content"]
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise ModelBadResponse(
+                f"model server sent malformed JSON: {' '.join(text.split())[:_ERROR_SNIPPET]!r}"
+            ) from exc
+        await assembler.feed(piece or "")
+        usage = data.get("usage") or {}
+        return choice.get("finish_reason"), usage.get("prompt_tokens"), usage.get("completion_tokens")
+
+    async def _post_stream(
+        self, path: str, body: dict[str, Any], assembler: _TextAssembler
+    ) -> tuple[str | None, int | None, int | None]:
+        finish: str | None = None
+        usage: dict[str, Any] = {}
+        done = False
+        async with self._transport_errors(), self._http.stream("POST", path, json=body) as response:
+            if response.status_code != 200:
+                text = (await response.aread()).decode("utf-8", "replace")
+                self._check_status(response, text)
+            if not response.headers.get("content-type", "").startswith("text/event-stream"):
+                # Some servers ignore `stream: true` and answer with one JSON body.
+                return await self._parse_body((await response.aread()).decode("utf-8", "replace"), assembler)
+            async for data in _sse_data(response):
+                if data == "[DONE]":
+                    done = True
+                    break
+                try:
+                    chunk = json.loads(data)
+                except ValueError as exc:
+                    raise ModelBadResponse(f"model server streamed malformed JSON: {data[:100]}") from exc
+                if not isinstance(chunk, dict):
+                    raise ModelBadResponse(f"model server streamed an unexpected chunk: {data[:100]}")
+                usage = chunk.get("usage") or usage
+                for choice in chunk.get("choices") or []:
+                    delta = choice.get("text") if self.mode == "completions" else (choice.get("delta") or {})
+                    piece = delta if isinstance(delta, str) else delta.get("content")
+                    if piece:
+                        await assembler.feed(piece)
+                    finish = choice.get("finish_reason") or finish
+                if assembler.stopped:
+                    finish = finish or "stop"
+                    done = True
+                    break  # server ignored our stop string; stop reading
+        if not done and finish is None:
+            raise _Retryable(ModelBadResponse("model server ended the stream before the completion finished"))
+        return finish, usage.get("prompt_tokens"), usage.get("completion_tokens")
+
+    def _transport_errors(self) -> _TransportErrors:
+        return _TransportErrors(self.base_url)
+
+
+class _TransportErrors:
+    """Maps httpx transport failures to typed errors (retryable where a retry can help)."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> bool:
+        if exc is None or not isinstance(exc, httpx.HTTPError):
+            return False
+        if isinstance(exc, httpx.ConnectTimeout | httpx.ConnectError):
+            raise _Retryable(
+                ModelUnavailable(f"model server at {self.base_url} unreachable: {_describe(exc)}")
+            ) from exc
+        if isinstance(exc, httpx.TimeoutException):
+            raise ModelTimeout(
+                f"model server at {self.base_url} sent nothing for longer than the read timeout"
+            ) from exc
+        if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+            raise _Retryable(
+                ModelBadResponse(f"model server cut the response short: {_describe(exc)}")
+            ) from exc
+        raise _Retryable(
+            ModelUnavailable(f"model server at {self.base_url} failed: {_describe(exc)}")
+        ) from exc
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
+async def _sse_data(response: httpx.Response) -> AsyncIterator[str]:
+    """The `data:` payloads of a server-sent-event stream (multi-line data joined)."""
+    lines: list[str] = []
+    async for line in response.aiter_lines():
+        if not line:
+            if lines:
+                yield "\n".join(lines)
+                lines = []
+            continue
+        if line.startswith("data:"):
+            lines.append(line[5:].lstrip(" "))
+        # comments (":") and other fields are ignored
+    if lines:
+        yield "\n".join(lines)

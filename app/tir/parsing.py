@@ -1,0 +1,98 @@
+"""Reading model text: closed ```python blocks, output blocks, and the last \\boxed{} answer."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = [
+    "OUTPUT_FENCE",
+    "CodeBlock",
+    "Segment",
+    "find_trailing_code_block",
+    "last_boxed",
+    "split_segments",
+    "strip_output_blocks",
+]
+
+OUTPUT_FENCE = "```output"
+_PY_OPEN = re.compile(r"```python[ \t]*\n")
+_FENCE_CLOSE = re.compile(r"^```[ \t]*$", re.MULTILINE)
+_OUTPUT_BLOCK = re.compile(r"```output\n.*?(?:\n```(?:\n|$)|$)", re.DOTALL)
+_BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
+
+
+@dataclass(frozen=True, slots=True)
+class CodeBlock:
+    code: str
+    start: int  # offset of the opening fence
+    end: int  # offset just past the closing fence
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A piece of model text: prose (`text`) or a fenced python block (`code`)."""
+
+    type: str
+    content: str
+
+
+def _closed_blocks(text: str) -> list[CodeBlock]:
+    blocks: list[CodeBlock] = []
+    pos = 0
+    while (m := _PY_OPEN.search(text, pos)) is not None:
+        close = _FENCE_CLOSE.search(text, m.end())
+        if close is None:
+            break
+        code = text[m.end() : close.start()]
+        blocks.append(CodeBlock(code=code.rstrip("\n"), start=m.start(), end=close.end()))
+        pos = close.end()
+    return blocks
+
+
+def find_trailing_code_block(text: str) -> CodeBlock | None:
+    """The closed python block the text ends with (only whitespace after it), if any.
+
+    A block followed by more prose is not run: the model moved on without waiting for its output.
+    """
+    blocks = _closed_blocks(text)
+    if blocks and not text[blocks[-1].end :].strip():
+        return blocks[-1]
+    return None
+
+
+def split_segments(text: str) -> list[Segment]:
+    """Split model text into prose and closed python blocks, in order (unclosed code stays prose)."""
+    segments: list[Segment] = []
+    pos = 0
+    for block in _closed_blocks(text):
+        if block.start > pos:
+            segments.append(Segment("text", text[pos : block.start]))
+        segments.append(Segment("code", block.code))
+        pos = block.end
+    if pos < len(text):
+        segments.append(Segment("text", text[pos:]))
+    return segments
+
+
+def strip_output_blocks(text: str) -> str:
+    """Remove ```output blocks so answers printed by code never count as the model's answer."""
+    return _OUTPUT_BLOCK.sub("", text)
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last ``\\boxed{...}`` in `text`, nested braces handled; None if absent or unclosed."""
+    found: str | None = None
+    for m in _BOXED.finditer(text):
+        depth, i = 1, m.end()
+        while i < len(text) and depth:
+            ch = text[i]
+            if ch == "\\":
+                i += 2  # escaped char such as \{ never changes depth
+                continue
+            depth += ch == "{"
+            depth -= ch == "}"
+            i += 1
+        if depth == 0:
+            found = text[m.end() : i - 1].strip()
+    return found

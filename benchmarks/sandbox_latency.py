@@ -1,0 +1,101 @@
+"""Latency and throughput of the sandbox against a fresh ``python -c`` per snippet.
+
+Prints p50/p95 of a small sympy snippet through the client and through a fresh subprocess, their
+ratio, and executions per second with the pool kept busy. Targets on a 2-core machine: p50 <= 10 ms,
+p95 <= 20 ms, >= 25x faster than the fresh subprocess, >= 150 executions/s.
+
+    .venv/bin/python benchmarks/sandbox_latency.py [--runs 200] [--fresh-runs 20] [--seconds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sandbox import Sandbox  # noqa: E402
+
+SNIPPET = "from sympy import *; x=symbols('x'); print(solve(x**2-5*x+6, x))"
+EXPECTED = "[2, 3]\n"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+async def sandbox_latencies(sb: Sandbox, runs: int) -> list[float]:
+    latencies = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = await sb.run(SNIPPET, timeout=10)
+        latencies.append((time.perf_counter() - start) * 1000)
+        assert result.stdout == EXPECTED, result
+        await asyncio.sleep(0.005)  # a solve loop pauses between blocks (model generation); lets the pool refill
+    return latencies
+
+
+async def throughput(sb: Sandbox, seconds: float, concurrency: int) -> tuple[float, int]:
+    done = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal done
+        while time.perf_counter() < deadline:
+            result = await sb.run(SNIPPET, timeout=10)
+            assert result.stdout == EXPECTED, result
+            done += 1
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return done / (time.perf_counter() - start), done
+
+
+def fresh_latencies(runs: int) -> list[float]:
+    latencies = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        out = subprocess.run([sys.executable, "-c", SNIPPET], capture_output=True, text=True, check=True).stdout
+        latencies.append((time.perf_counter() - start) * 1000)
+        assert out == EXPECTED, out
+    return latencies
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--fresh-runs", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+
+    async with Sandbox(max_inflight=args.concurrency) as sb:
+        await sandbox_latencies(sb, 20)  # warm the client and the pool
+        lat = await sandbox_latencies(sb, args.runs)
+        rate, count = await throughput(sb, args.seconds, args.concurrency)
+    fresh = fresh_latencies(args.fresh_runs)
+
+    p50, p95 = percentile(lat, 50), percentile(lat, 95)
+    f50, f95 = percentile(fresh, 50), percentile(fresh, 95)
+    print(f"snippet: {SNIPPET}")
+    print(f"sandbox client    : p50 {p50:7.2f} ms   p95 {p95:7.2f} ms   mean {statistics.mean(lat):7.2f} ms  (n={len(lat)})")
+    print(f"fresh python -c   : p50 {f50:7.2f} ms   p95 {f95:7.2f} ms   (n={len(fresh)})")
+    print(f"speed-up (p50)    : {f50 / p50:6.1f}x")
+    print(f"throughput        : {rate:7.1f} exec/s  ({count} runs, {args.concurrency} in flight, {args.seconds:g} s)")
+    targets = [
+        ("p50 <= 10 ms", p50 <= 10),
+        ("p95 <= 20 ms", p95 <= 20),
+        (">= 25x faster", f50 / p50 >= 25),
+        (">= 150 exec/s", rate >= 150),
+    ]
+    print("targets           : " + ", ".join(f"{name}: {'met' if ok else 'MISSED'}" for name, ok in targets))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

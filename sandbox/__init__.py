@@ -1,0 +1,60 @@
+"""A fast, locked-down executor for model-written Python, with sympy preloaded.
+
+A server ("zygote") imports sympy, numpy and mpmath once, warms sympy's lazy paths, and forks confined
+children that execute code blocks. Layers, from the outside in:
+
+* **Server hygiene**: started with an empty environment and no inherited fds, so it holds no secrets
+  (children can read its memory); not dumpable; a subreaper that reaps everything its children leave.
+* **Namespaces (set up once in the server)**: an empty network namespace, and a private mount namespace
+  holding an allow-list view of the filesystem: read-only binds of /usr, /lib* and the interpreter's
+  stdlib and site-packages, a few device nodes, and a /proc mounted with hidepid=2. Home directories,
+  /root, /etc, /var, the project and its data do not exist in the view.
+* **Per child, before any code arrives**: its own session and process group; its own mount namespace
+  with a small private tmpfs as working directory, pivoted into the view; rlimits (address space, CPU
+  seconds, file size, open files, processes, no core dumps); a dedicated unprivileged uid from a
+  documented range (default 61000-61255); a seccomp filter (compiled once, loaded with prctl) that
+  denies sockets, exec, process creation (threads stay allowed), ptrace, mounts and namespaces,
+  signals to other processes and kernel surfaces a calculator never needs.
+* **Per execution**: a wall-clock deadline enforced by the server, which kills the child from outside;
+  stdout and stderr captured in capped memfds and returned head and tail around a truncation marker;
+  tracebacks with host paths removed. One-shot runs use a fresh child; after each child's last run
+  every process of its uid is killed and reaped before the uid is reused.
+
+The server probes these layers at start and refuses to serve unless the minimum safe set holds
+(wall-clock deadline, output cap, rlimits, uid switch, seccomp), unless started with
+``--allow-insecure`` or ``SANDBOX_ALLOW_INSECURE=1``.
+
+Usage::
+
+    async with Sandbox() as sb:
+        result = await sb.run("print(1 + 1)", timeout=5)
+        async with sb.session() as s:
+            await s.run("x = 2")
+            result = await s.run("print(x)")
+"""
+
+from .client import Sandbox, Session
+from .errors import (
+    ProtocolError,
+    RequestRejected,
+    SandboxBusy,
+    SandboxError,
+    SandboxRefused,
+    SandboxUnavailable,
+)
+from .limits import Limits
+from .result import STATUSES, RunResult
+
+__all__ = [
+    "STATUSES",
+    "Limits",
+    "ProtocolError",
+    "RequestRejected",
+    "RunResult",
+    "Sandbox",
+    "SandboxBusy",
+    "SandboxError",
+    "SandboxRefused",
+    "SandboxUnavailable",
+    "Session",
+]

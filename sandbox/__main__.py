@@ -1,0 +1,89 @@
+"""Command line: ``python -m sandbox serve --socket PATH | probe | run FILE|-``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from dataclasses import fields
+
+from .client import Sandbox, insecure_from_env
+from .limits import DEFAULT_LIMITS, Limits
+from .pool import UidRange
+from .probe import LAYERS
+from .server import ServerOptions, probe, serve
+
+
+def _add_server_flags(parser: argparse.ArgumentParser) -> None:
+    for f in fields(Limits):
+        default = getattr(DEFAULT_LIMITS, f.name)
+        parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(default), default=default)
+    parser.add_argument("--pool-size", type=int, default=max(2, 2 * (os.cpu_count() or 1)))
+    parser.add_argument("--uid-base", type=int, default=UidRange.base, help="first uid of the sandbox range")
+    parser.add_argument("--uid-count", type=int, default=UidRange.count, help="number of sandbox uids")
+    parser.add_argument(
+        "--allow-insecure",
+        action="store_true",
+        default=insecure_from_env(),
+        help="serve even if a required layer is missing (also SANDBOX_ALLOW_INSECURE=1)",
+    )
+    parser.add_argument(
+        "--simulate-missing",
+        action="append",
+        default=[],
+        choices=sorted(LAYERS),
+        metavar="LAYER",
+        help="testing aid: treat LAYER as unavailable, as if the probe had failed",
+    )
+
+
+def _options(args: argparse.Namespace, socket_path: str = "") -> ServerOptions:
+    limits = Limits(**{f.name: getattr(args, f.name) for f in fields(Limits)})
+    return ServerOptions(
+        socket_path=socket_path,
+        limits=limits,
+        pool_size=args.pool_size,
+        uids=UidRange(args.uid_base, args.uid_count),
+        allow_insecure=args.allow_insecure,
+        simulate_missing=frozenset(args.simulate_missing),
+        parent_pid=getattr(args, "parent_pid", None),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_serve = sub.add_parser("serve", help="serve requests on a Unix socket")
+    p_serve.add_argument("--socket", required=True, help="path of the Unix socket (created with mode 0600)")
+    p_serve.add_argument("--parent-pid", type=int, default=None, help="exit when this parent process goes away")
+    _add_server_flags(p_serve)
+    p_probe = sub.add_parser("probe", help="print the JSON report of which layers hold")
+    _add_server_flags(p_probe)
+    p_run = sub.add_parser("run", help="run a file (or - for stdin) and print the result as JSON")
+    p_run.add_argument("file")
+    p_run.add_argument("--timeout", type=float, default=None)
+    p_run.add_argument("--socket", default=None, help="use a running server instead of starting one")
+    p_run.add_argument("--allow-insecure", action="store_true", default=insecure_from_env())
+    args = parser.parse_args(argv)
+
+    if args.command == "serve":
+        return serve(_options(args, args.socket))
+    if args.command == "probe":
+        report = probe(_options(args))
+        print(json.dumps(report, indent=2))
+        return 0 if report["safe"] else 1
+    code = sys.stdin.read() if args.file == "-" else open(args.file, encoding="utf-8").read()  # noqa: SIM115
+    result = asyncio.run(_run(code, args))
+    print(json.dumps(result.to_dict(), indent=2))
+    return 0 if result.ok else 1
+
+
+async def _run(code: str, args: argparse.Namespace):
+    async with Sandbox(args.socket, allow_insecure=args.allow_insecure) as sb:
+        return await sb.run(code, timeout=args.timeout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""Confinement steps: the server's one-time namespace setup and each child's per-fork steps.
+
+Expensive work (a private mount namespace holding an allow-list view of the filesystem, an empty
+network namespace) happens once in the server; a child only unshares its mount namespace to get a
+private tmpfs, pivots into the view, sets rlimits, drops to its slot uid and loads seccomp.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import sys
+import sysconfig
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWNET = 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+MNT_DETACH = 2
+PR_SET_DUMPABLE = 4
+PR_SET_CHILD_SUBREAPER = 36
+_SYS_SETRESUID = {"x86_64": 117, "aarch64": 147}.get(os.uname().machine)
+
+DEVICES = ("null", "zero", "full", "random", "urandom")
+SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/lib32", "/libx32")
+SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/localtime")
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def unshare(flags: int) -> None:
+    _check(_libc.unshare(flags), "unshare")
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    enc = (lambda s: s.encode() if s is not None else None)  # noqa: E731
+    _check(_libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data)), f"mount {target}")
+
+
+def pivot_into(root: str) -> None:
+    """Make ``root`` the filesystem root and detach the old one (needs CAP_SYS_ADMIN, not SYS_CHROOT)."""
+    os.chdir(root)
+    _check(_libc.syscall(155 if os.uname().machine == "x86_64" else 41, b".", b"."), "pivot_root")
+    _check(_libc.umount2(b".", MNT_DETACH), "umount old root")
+    os.chdir("/")
+
+
+def detach(path: str) -> None:
+    _libc.umount2(path.encode(), MNT_DETACH)
+
+
+def prctl(option: int, value: int) -> None:
+    _check(_libc.prctl(option, value, 0, 0, 0), f"prctl({option})")
+
+
+def python_dirs() -> list[str]:
+    """Directories the interpreter and its packages load from (stdlib, lib-dynload, site-packages)."""
+    paths = sysconfig.get_paths()
+    dirs = {sys.base_prefix, paths["stdlib"], paths["platstdlib"], paths["purelib"], paths["platlib"]}
+    dirs |= {p for p in sys.path if p and os.path.isdir(p)}
+    # Drop the working directory entry and anything nested in a kept directory.
+    dirs = {os.path.realpath(d) for d in dirs if d not in ("", ".", os.getcwd())}
+    kept: list[str] = []
+    for d in sorted(dirs, key=len):
+        if not any(d == k or d.startswith(k + "/") for k in kept):
+            kept.append(d)
+    return kept
+
+
+@dataclass(frozen=True)
+class RootView:
+    """An allow-list view of the filesystem, mounted at ``path`` inside the server's mount namespace."""
+
+    path: str
+    bound: tuple[str, ...]
+
+
+def enter_server_namespaces(network: bool) -> None:
+    """Give the server a private mount namespace (and, if asked, an empty network namespace)."""
+    unshare(CLONE_NEWNS | (CLONE_NEWNET if network else 0))
+    mount(None, "/", None, MS_REC | MS_PRIVATE)
+
+
+def build_root_view(path: str, extra_dirs: Iterable[str] = ()) -> RootView:
+    """Mount a read-only tmpfs at ``path`` holding read-only binds of system and Python directories,
+    a few device nodes, and a /proc that hides other users' processes. Nothing else of the host
+    (home directories, /root, /etc, /var, the project and its data) exists in the view."""
+    mount("sandbox-root", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
+    bound: list[str] = []
+    for src in [*SYSTEM_DIRS, *python_dirs(), *extra_dirs]:
+        if os.path.isdir(src) and not os.path.islink(src):
+            _bind_readonly(src, path + src, directory=True)
+            bound.append(src)
+        elif os.path.islink(src):
+            os.makedirs(os.path.dirname(path + src), mode=0o755, exist_ok=True)
+            os.symlink(os.readlink(src), path + src)
+    for src in SYSTEM_FILES:
+        if os.path.isfile(src):
+            _bind_readonly(os.path.realpath(src), path + src, directory=False)
+    for dev in DEVICES:
+        if os.path.exists(f"/dev/{dev}"):
+            _bind_device(f"/dev/{dev}", f"{path}/dev/{dev}")
+    os.makedirs(path + "/proc", mode=0o555)
+    mount("proc", path + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2")
+    os.makedirs(path + "/tmp", mode=0o755)
+    mount(None, path, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    return RootView(path, tuple(bound))
+
+
+def _bind_readonly(src: str, dst: str, *, directory: bool) -> None:
+    os.makedirs(dst if directory else os.path.dirname(dst), mode=0o755, exist_ok=True)
+    if not directory:
+        open(dst, "a").close()  # noqa: SIM115
+    mount(src, dst, None, MS_BIND | MS_REC)
+    mount(None, dst, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+def _bind_device(src: str, dst: str) -> None:
+    os.makedirs(os.path.dirname(dst), mode=0o755, exist_ok=True)
+    open(dst, "a").close()  # noqa: SIM115
+    mount(src, dst, None, MS_BIND)
+    mount(None, dst, None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NOEXEC)
+
+
+# --- per-child steps (run as root right after fork, before any code arrives) ---
+
+
+def enter_private_tmp(view: RootView, uid: int, size_mb: int) -> None:
+    """A mount namespace of the child's own: a fresh tmpfs working directory, then pivot into the view."""
+    unshare(CLONE_NEWNS)
+    mount("sandbox-tmp", view.path + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={size_mb}m,mode=0700,uid={uid}")
+    pivot_into(view.path)
+    os.chdir("/tmp")
+
+
+def set_rlimits(*, as_bytes: int, cpu_soft: int, cpu_hard: int, fsize: int, nofile: int, nproc: int) -> None:
+    limits = {
+        resource.RLIMIT_AS: (as_bytes, as_bytes),
+        resource.RLIMIT_CPU: (cpu_soft, cpu_hard),
+        resource.RLIMIT_FSIZE: (fsize, fsize),
+        resource.RLIMIT_NOFILE: (nofile, nofile),
+        resource.RLIMIT_NPROC: (nproc, nproc),
+        resource.RLIMIT_CORE: (0, 0),
+    }
+    for which, value in limits.items():
+        resource.setrlimit(which, value)
+
+
+def drop_to_uid(uid: int) -> None:
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    if os.getresuid() != (uid, uid, uid) or os.getresgid() != (uid, uid, uid):
+        raise OSError("uid switch did not take effect")
+
+
+def address_space_now() -> int:
+    """Current virtual size of this process in bytes (the preloaded image a child starts from)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def kill_uid(uid: int) -> None:
+    """SIGKILL every process whose real or saved uid is ``uid``.
+
+    The calling *thread* switches its real and effective uid to ``uid`` with the raw syscall (glibc's
+    wrapper would switch every thread), so kill(-1) reaches exactly that uid's processes: the
+    effective capability set is empty while the euid is non-zero. The saved uid stays 0 so the
+    thread can switch back.
+    """
+    if uid == 0 or _SYS_SETRESUID is None:
+        raise ValueError("kill_uid needs a non-root uid on x86_64 or aarch64")
+    _check(_libc.syscall(_SYS_SETRESUID, uid, uid, 0), "setresuid for kill")
+    try:
+        if os.getresuid() != (uid, uid, 0) or _effective_caps() != 0:
+            raise OSError("refusing kill(-1): credentials did not switch as expected")
+        try:
+            os.kill(-1, 9)
+        except ProcessLookupError:
+            pass
+    finally:
+        _check(_libc.syscall(_SYS_SETRESUID, 0, 0, 0), "setresuid restore")
+
+
+def _effective_caps() -> int:
+    with open("/proc/thread-self/status") as f:
+        for line in f:
+            if line.startswith("CapEff:"):
+                return int(line.split()[1], 16)
+    return -1

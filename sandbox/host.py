@@ -1,0 +1,131 @@
+"""One-time server setup: process hygiene, namespaces, the filesystem view, preloading, seccomp.
+
+Produces the ``ChildPlan`` every child applies after fork, and the server-side half of the probe report.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+
+from . import confine
+from .child import ChildPlan
+from .limits import MiB, Limits
+from .paths import PathScrubber
+from .probe import Report
+from .seccomp import CompiledFilter, build_filter_bpf
+from .warm import preload
+
+
+@dataclass(frozen=True)
+class HostOptions:
+    limits: Limits = field(default_factory=Limits)
+    simulate_missing: frozenset[str] = frozenset()
+    allow_insecure: bool = False
+    project_root: str | None = None
+
+
+@dataclass
+class Host:
+    plan: ChildPlan
+    report: Report
+    workroot: str | None
+    view_dir: str | None
+
+    def cleanup(self) -> None:
+        if self.view_dir:
+            confine.detach(self.view_dir)
+            with contextlib.suppress(OSError):
+                os.rmdir(self.view_dir)
+        if self.workroot:
+            shutil.rmtree(self.workroot, ignore_errors=True)
+
+
+def prepare_host(options: HostOptions) -> Host:
+    report = Report(allow_insecure=options.allow_insecure)
+    off = options.simulate_missing
+
+    def layer(name: str, action) -> bool:
+        if name in off:
+            report.set(name, "unavailable: disabled (--simulate-missing)")
+            return False
+        try:
+            action()
+        except OSError as exc:
+            report.set(name, f"unavailable: {exc}")
+            return False
+        report.set(name, "ok")
+        return True
+
+    os.umask(0o077)
+    layer("server_not_dumpable", lambda: confine.prctl(confine.PR_SET_DUMPABLE, 0))
+    with contextlib.suppress(OSError):
+        confine.prctl(confine.PR_SET_CHILD_SUBREAPER, 1)
+    layer("wall_clock", lambda: None)
+    layer("output_cap", lambda: os.close(os.memfd_create("probe")))
+
+    namespaces_ok = _enter_namespaces(report, off)
+    view_dir = tempfile.mkdtemp(prefix="sandbox-root-") if namespaces_ok else None
+    view: confine.RootView | None = None
+
+    def build_view() -> None:
+        nonlocal view
+        view = confine.build_root_view(view_dir)
+
+    if view_dir is None:
+        report.set("filesystem_view", "unavailable: no private mount namespace for the server")
+    elif not layer("filesystem_view", build_view):
+        os.rmdir(view_dir)
+        view_dir = None
+    report.set("proc_hidepid", "ok" if view is not None else "unavailable: no filesystem view")
+
+    missing = preload()
+    if missing:
+        report.notes.append(f"modules not preloaded: {', '.join(missing)}")
+    compiled: CompiledFilter | None = None
+
+    def compile_filter() -> None:
+        nonlocal compiled
+        compiled = CompiledFilter(build_filter_bpf())
+
+    if not layer("seccomp", compile_filter):
+        compiled = None
+    workroot = None if view is not None else tempfile.mkdtemp(prefix="sandbox-work-")
+    if workroot:
+        os.chmod(workroot, 0o711)
+    extra = [options.project_root] if options.project_root else []
+    plan = ChildPlan(
+        limits=options.limits,
+        as_bytes=confine.address_space_now() + options.limits.memory_mb * MiB,
+        scrubber=PathScrubber.for_this_interpreter(extra),
+        view=view,
+        seccomp=compiled,
+        switch_uid="uid" not in off,
+        disabled=frozenset(off),
+    )
+    return Host(plan, report, workroot, view_dir)
+
+
+def _enter_namespaces(report: Report, off: frozenset[str]) -> bool:
+    """Private mount namespace (needed for the view) plus an empty network namespace if possible."""
+    if "filesystem_view" in off and "network_namespace" in off:
+        report.set("network_namespace", "unavailable: disabled (--simulate-missing)")
+        return False
+    want_net = "network_namespace" not in off
+    try:
+        confine.enter_server_namespaces(network=want_net)
+        report.set("network_namespace", "ok" if want_net else "unavailable: disabled (--simulate-missing)")
+        return "filesystem_view" not in off
+    except OSError as exc:
+        if not want_net:
+            report.set("network_namespace", "unavailable: disabled (--simulate-missing)")
+            return False
+        report.set("network_namespace", f"unavailable: {exc}")
+    try:
+        confine.enter_server_namespaces(network=False)
+    except OSError:
+        return False
+    return "filesystem_view" not in off

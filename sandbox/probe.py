@@ -1,0 +1,88 @@
+"""Which confinement layers hold on this host, and whether that is enough to serve.
+
+The server fills a ``Report`` from its own setup (namespaces, filesystem view, seccomp compile) and
+from the first child it confines (mount namespace, rlimits, uid, seccomp as actually applied).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# The minimum safe set: without any of these the server refuses to start unless allowed insecure.
+REQUIRED: tuple[str, ...] = ("wall_clock", "output_cap", "rlimits", "uid", "seccomp")
+
+LAYERS: dict[str, str] = {
+    "wall_clock": "deadline enforced by the server, which kills the child from outside",
+    "output_cap": "stdout/stderr in capped memfds (RLIMIT_FSIZE), returned head and tail",
+    "rlimits": "address space, CPU seconds, file size, open files, processes, no core dumps",
+    "uid": "a dedicated unprivileged uid per child, killed and reaped by uid after use",
+    "seccomp": "no sockets, exec, fork, ptrace, mounts, namespaces, signals to others, kernel surfaces",
+    "network_namespace": "an empty network namespace (no interfaces but a down loopback)",
+    "filesystem_view": "an allow-list view: read-only system and Python directories only",
+    "mount_namespace": "a private mount namespace per child with its own small tmpfs as working directory",
+    "proc_hidepid": "a /proc that shows only the child's own processes",
+    "server_not_dumpable": "the server is not dumpable and not ptrace-able by children",
+}
+
+STAND_INS: dict[str, str] = {
+    "network_namespace": "network namespace unavailable: relying on seccomp (no socket creation) and the "
+    "container's network_mode: none",
+    "filesystem_view": "filesystem view unavailable: relying on file permissions (the sandbox uid owns "
+    "nothing on the host) and the container image holding no secrets",
+    "mount_namespace": "per-child mount namespace unavailable: children share a per-uid working "
+    "directory that the server empties after each use",
+    "proc_hidepid": "hidepid /proc unavailable: relying on the uid switch (other processes' environ and "
+    "memory are unreadable across uids)",
+    "server_not_dumpable": "relying on the uid switch and seccomp (no ptrace) to protect the server",
+    "uid": "no uid switch: children run as the server's uid (needs CAP_SETUID and CAP_SETGID)",
+    "seccomp": "no seccomp filter: children can create sockets and processes",
+    "rlimits": "no rlimits: memory, CPU and files are unbounded inside the child",
+}
+
+
+@dataclass
+class Report:
+    layers: dict[str, str] = field(default_factory=dict)
+    allow_insecure: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def set(self, name: str, status: str) -> None:
+        self.layers[name] = status
+
+    def holds(self, name: str) -> bool:
+        return self.layers.get(name) == "ok"
+
+    @property
+    def missing_required(self) -> list[str]:
+        return [name for name in REQUIRED if not self.holds(name)]
+
+    @property
+    def safe(self) -> bool:
+        return not self.missing_required
+
+    @property
+    def may_serve(self) -> bool:
+        return self.safe or self.allow_insecure
+
+    def refusal(self) -> str:
+        details = "; ".join(f"{n}: {self.layers.get(n, 'not probed')}" for n in self.missing_required)
+        return (
+            f"refusing to start: required sandbox layer(s) missing ({details}). "
+            "Run as root or grant the capabilities SETUID, SETGID, SYS_ADMIN and KILL, or pass "
+            "--allow-insecure / SANDBOX_ALLOW_INSECURE=1 to run without them."
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "safe": self.safe,
+            "serving_insecurely": not self.safe and self.allow_insecure,
+            "layers": {
+                name: {"active": self.holds(name), "status": self.layers.get(name, "not probed"), "what": what}
+                for name, what in LAYERS.items()
+            },
+            "required": list(REQUIRED),
+            "missing_required": self.missing_required,
+            "stand_ins": [STAND_INS[n] for n in LAYERS if n in STAND_INS and not self.holds(n)],
+            "notes": self.notes,
+        }

@@ -1,0 +1,337 @@
+"""The sandbox server ("zygote"): serves run and session requests on a Unix socket.
+
+Ops (one JSON frame each way): ``ping``, ``probe``, ``run`` {code, timeout}, ``session_open``
+{idle_timeout, total_timeout}, ``session_run`` {code, timeout}, ``session_close``. A session belongs to
+the connection that opened it and dies with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .host import Host, HostOptions, prepare_host
+from .limits import MiB, Limits
+from .pool import Child, ChildFailed, Pool, Reaper, UidRange
+from .protocol import ProtocolError, read_frame, write_frame
+from .result import RunResult
+
+PROBE_CODE = """
+import os, socket
+seen = {"uid": os.getuid()}
+try:
+    socket.socket(socket.AF_UNIX)
+    seen["socket"] = "allowed"
+except PermissionError:
+    seen["socket"] = "denied"
+print(seen)
+"""
+
+
+class BadRequest(Exception):
+    """A request the server will not run; the message names the field or cause."""
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    socket_path: str
+    limits: Limits = field(default_factory=Limits)
+    pool_size: int = max(2, 2 * (os.cpu_count() or 1))
+    uids: UidRange = field(default_factory=UidRange)
+    allow_insecure: bool = False
+    simulate_missing: frozenset[str] = frozenset()
+    parent_pid: int | None = None
+
+
+class Session:
+    """One confined child kept alive across blocks, bounded by idle and total deadlines."""
+
+    def __init__(self, child: Child, idle: float, total: float) -> None:
+        self.child, self.idle = child, idle
+        self.deadline = time.monotonic() + total
+        self.last_used = time.monotonic()
+        self.dead_reason = ""
+        self.lock = asyncio.Lock()
+
+    def expired(self) -> str:
+        now = time.monotonic()
+        if now >= self.deadline:
+            return "session exceeded its total deadline"
+        if now - self.last_used >= self.idle and not self.lock.locked():
+            return "session was idle too long"
+        return ""
+
+
+class SandboxServer:
+    def __init__(self, options: ServerOptions, host: Host) -> None:
+        self.options, self.host = options, host
+        self.limits = options.limits
+        self.reaper = Reaper()
+        self.pool: Pool | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._stopping = asyncio.Event()
+
+    async def start(self) -> bool:
+        """Confine a first child to complete the probe; start serving only if the report allows it."""
+        loop = asyncio.get_running_loop()
+        self.reaper.install(loop)
+        self.pool = Pool(self.host.plan, self.options.pool_size, self.options.uids, self.reaper, self.host.workroot)
+        await self._probe_child()
+        if not self.host.report.may_serve:
+            return False
+        self.pool.refill()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.options.socket_path)
+        self._server = await asyncio.start_unix_server(self._handle, path=self.options.socket_path)
+        os.chmod(self.options.socket_path, 0o600)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stopping.set)
+        if self.options.parent_pid:
+            loop.create_task(self._watch_parent(self.options.parent_pid))
+        return True
+
+    async def _probe_child(self) -> None:
+        report = self.host.report
+        assert self.pool is not None
+        child = await self.pool.spawn()
+        try:
+            layers = await child.ready
+        except ChildFailed as exc:
+            for name in ("mount_namespace", "rlimits", "uid", "seccomp"):
+                report.set(name, f"unavailable: {exc}")
+            await self.pool.destroy(child)
+            return
+        for name, status in layers.items():
+            if name != "seccomp" or report.holds("seccomp"):
+                report.set(name, status)
+        result = await child.run(PROBE_CODE, 10.0, 4096, self.limits.file_size_mb * MiB)
+        await self.pool.destroy(child)
+        seen = _literal(result.stdout)
+        if report.holds("uid") and seen.get("uid") in (None, os.getuid()):
+            report.set("uid", f"unavailable: child still runs as uid {seen.get('uid')}")
+        if report.holds("seccomp") and seen.get("socket") != "denied":
+            report.set("seccomp", "unavailable: filter loaded but a socket could still be created")
+        if not seen:
+            report.notes.append(f"probe run failed: {result.status} {result.error[-300:]}")
+
+    async def serve_until_stopped(self) -> None:
+        await self._stopping.wait()
+        await self.close()
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.options.socket_path)
+        if self.pool is not None:
+            await self.pool.close()
+
+    async def _watch_parent(self, pid: int) -> None:
+        while os.getppid() == pid:
+            await asyncio.sleep(1.0)
+        self._stopping.set()
+
+    # --- connections ---
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        session: Session | None = None
+        watchdog: asyncio.Task | None = None
+        try:
+            while True:
+                try:
+                    frame = await read_frame(reader)
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                except ProtocolError as exc:
+                    await write_frame(writer, _error("bad_request", str(exc)))
+                    return
+                op = frame.get("op")
+                try:
+                    if op == "session_open":
+                        if session is not None:
+                            raise BadRequest("a session is already open on this connection")
+                        session = await self._open_session(frame)
+                        watchdog = asyncio.get_running_loop().create_task(self._watch_session(session))
+                        reply: dict[str, Any] = {"ok": True, "session": session.child.uid}
+                    elif op == "session_close":
+                        if session is not None:
+                            await self._end_session(session, "closed by the client")
+                        reply = {"ok": True}
+                    else:
+                        reply = await self._dispatch(op, frame, session)
+                except BadRequest as exc:
+                    reply = _error("bad_request", str(exc))
+                except ChildFailed as exc:
+                    reply = _error("unavailable", str(exc))
+                await write_frame(writer, reply)
+        except ConnectionError:
+            return
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+            if session is not None:
+                await self._end_session(session, "connection closed")
+            writer.close()
+
+    async def _dispatch(self, op: Any, frame: dict[str, Any], session: Session | None) -> dict[str, Any]:
+        if op == "ping":
+            return {"ok": True, "pong": True, "pid": os.getpid(), "pool_size": self.options.pool_size}
+        if op == "probe":
+            return {"ok": True, "report": self.host.report.to_dict()}
+        if op == "run":
+            code, timeout = self._code_and_timeout(frame)
+            return {"ok": True, "result": (await self._run_once(code, timeout)).to_dict()}
+        if op == "session_run":
+            if session is None:
+                raise BadRequest("no session is open on this connection: send op 'session_open' first")
+            code, timeout = self._code_and_timeout(frame)
+            return {"ok": True, "result": (await self._run_in_session(session, code, timeout)).to_dict()}
+        raise BadRequest(f"unknown op {op!r}; expected ping, probe, run, session_open, session_run, session_close")
+
+    def _code_and_timeout(self, frame: dict[str, Any]) -> tuple[str, float]:
+        code = frame.get("code")
+        if not isinstance(code, str):
+            raise BadRequest("field 'code' must be a string")
+        if len(code) > self.limits.max_code_kb * 1024:
+            raise BadRequest(f"field 'code' is longer than {self.limits.max_code_kb} KiB")
+        timeout = frame.get("timeout")
+        if timeout is None:
+            return code, self.limits.timeout
+        if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 0 < timeout <= 3600:
+            raise BadRequest("field 'timeout' must be a number of seconds in (0, 3600]")
+        return code, float(timeout)
+
+    async def _run_once(self, code: str, timeout: float) -> RunResult:
+        assert self.pool is not None
+        child = await self.pool.acquire()
+        try:
+            return await child.run(code, timeout, self._keep_bytes, self.limits.file_size_mb * MiB)
+        finally:
+            self.pool.release(child)
+
+    @property
+    def _keep_bytes(self) -> int:
+        return self.limits.output_kb * 1024
+
+    # --- sessions ---
+
+    async def _open_session(self, frame: dict[str, Any]) -> Session:
+        assert self.pool is not None
+        idle = _seconds(frame, "idle_timeout", self.limits.session_idle)
+        total = _seconds(frame, "total_timeout", self.limits.session_total)
+        child = await self.pool.spawn(session=True)
+        try:
+            await child.ready
+        except ChildFailed:
+            await self.pool.destroy(child)
+            raise
+        return Session(child, min(idle, self.limits.session_idle), min(total, self.limits.session_total))
+
+    async def _run_in_session(self, session: Session, code: str, timeout: float) -> RunResult:
+        async with session.lock:
+            if session.dead_reason:
+                return RunResult("killed", error=f"SessionDead: {session.dead_reason}; open a new session")
+            remaining = session.deadline - time.monotonic()
+            result = await session.child.run(
+                code, max(0.001, min(timeout, remaining)), self._keep_bytes, self.limits.file_size_mb * MiB
+            )
+            session.last_used = time.monotonic()
+            if session.child.exited.done():
+                session.dead_reason = f"its process ended ({session.child.dead_reason or result.status})"
+            return result
+
+    async def _watch_session(self, session: Session) -> None:
+        while not session.dead_reason:
+            await asyncio.sleep(min(1.0, max(0.05, session.deadline - time.monotonic())))
+            reason = session.expired()
+            if reason:
+                await self._end_session(session, reason)
+
+    async def _end_session(self, session: Session, reason: str) -> None:
+        if session.child in (self.pool.live if self.pool else ()):
+            session.dead_reason = session.dead_reason or reason
+            await self.pool.destroy(session.child)
+
+
+def _seconds(frame: dict[str, Any], name: str, default: float) -> float:
+    value = frame.get(name, default)
+    if value is None:
+        return default
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+        raise BadRequest(f"field {name!r} must be a positive number of seconds")
+    return float(value)
+
+
+def _error(kind: str, message: str) -> dict[str, Any]:
+    return {"ok": False, "error": {"kind": kind, "message": message}}
+
+
+def _literal(text: str) -> dict[str, Any]:
+    import ast
+
+    try:
+        value = ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def serve(options: ServerOptions) -> int:
+    """Set up the host, probe, and serve until SIGTERM; prints one JSON ready line on stdout."""
+    host = prepare_host(
+        HostOptions(options.limits, options.simulate_missing, options.allow_insecure, _project_root())
+    )
+    try:
+        return asyncio.run(_serve(options, host))
+    finally:
+        host.cleanup()
+
+
+async def _serve(options: ServerOptions, host: Host) -> int:
+    server = SandboxServer(options, host)
+    started = await server.start()
+    report = host.report.to_dict()
+    if not started:
+        _announce({"ready": False, "error": host.report.refusal(), "report": report})
+        print(host.report.refusal(), file=sys.stderr)
+        await server.close()
+        return 3
+    _announce({"ready": True, "socket": options.socket_path, "pid": os.getpid(), "report": report})
+    await server.serve_until_stopped()
+    return 0
+
+
+def _announce(message: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+def _project_root() -> str:
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def probe(options: ServerOptions) -> dict[str, Any]:
+    """Set up the host and confine one child without serving; returns the JSON-able report."""
+    host = prepare_host(
+        HostOptions(options.limits, options.simulate_missing, options.allow_insecure, _project_root())
+    )
+    try:
+        return asyncio.run(_probe(options, host))
+    finally:
+        host.cleanup()
+
+
+async def _probe(options: ServerOptions, host: Host) -> dict[str, Any]:
+    server = SandboxServer(options, host)
+    server.reaper.install(asyncio.get_running_loop())
+    server.pool = Pool(host.plan, 0, options.uids, server.reaper, host.workroot)
+    await server._probe_child()
+    await server.pool.close()
+    return host.report.to_dict()

@@ -1,0 +1,33 @@
+from app.tir.parsing import find_trailing_code_block, last_boxed, split_segments, strip_output_blocks
+
+
+def test_last_boxed_handles_nested_braces_and_takes_the_last():
+    text = r"First $\boxed{1}$, then $\boxed{\frac{\sqrt{2}}{3}}$ and done."
+    assert last_boxed(text) == r"\frac{\sqrt{2}}{3}"
+
+
+def test_last_boxed_ignores_unclosed_and_absent():
+    assert last_boxed(r"so \boxed{\frac{1}{2}") is None
+    assert last_boxed("no answer here") is None
+    assert last_boxed(r"\boxed{a \{ b \}}") == r"a \{ b \}"
+
+
+def test_answer_inside_output_block_is_not_model_prose():
+    text = "```python\nprint(1)\n```\n```output\n\\boxed{99}\n```\nThe program printed it."
+    assert last_boxed(strip_output_blocks(text)) is None
+
+
+def test_trailing_code_block_only_when_nothing_follows():
+    text = "Let me compute.\n```python\nx = 1\nprint(x)\n```\n"
+    block = find_trailing_code_block(text)
+    assert block is not None and block.code == "x = 1\nprint(x)"
+    assert find_trailing_code_block(text + "So x is one.") is None
+    assert find_trailing_code_block("```python\nx = 1\n") is None  # never closed
+
+
+def test_split_segments_keeps_order_and_every_byte_of_prose():
+    text = "Intro.\n```python\na = 2\n```\nMiddle.\n```python\nprint(a)\n```\n"
+    segs = split_segments(text)
+    assert [s.type for s in segs] == ["text", "code", "text", "code", "text"]
+    assert segs[1].content == "a = 2" and segs[3].content == "print(a)"
+    assert segs[0].content == "Intro.\n"

@@ -1,0 +1,53 @@
+import pytest
+
+from app.tir.voting import normalize_answer, normalized_equivalent, vote
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (r"\frac{1}{2}", "0.5"),
+        (r"\dfrac{3}{4}", "3/4"),
+        ("10,080", "10080"),
+        (r"18\%", "18"),
+        (r"\$18.00", "18"),
+        (r"2\sqrt{2}", r"\sqrt{8}"),
+        (r"\text{undefined}", r"\text{undefined}"),
+        ("3.0", "3"),
+    ],
+)
+async def test_equivalent_forms(a, b):
+    assert await normalized_equivalent(a, b)
+
+
+@pytest.mark.parametrize(("a", "b"), [("1/3", "0.33"), ("2", "3"), (r"\sqrt{2}", "1.41"), ("(1,2)", "(2,1)")])
+async def test_different_answers(a, b):
+    assert not await normalized_equivalent(a, b)
+
+
+async def test_huge_powers_are_not_evaluated():
+    # would hang sympy if evaluated; the whitelist refuses it and falls back to string comparison
+    assert not await normalized_equivalent("9^{9^{9^{9}}}", "1")
+
+
+def test_normalize_strips_latex_noise():
+    assert normalize_answer(r"\left( 1,\! 2 \right)") == "(1,2)"
+
+
+async def test_vote_majority_share_and_ties():
+    out = await vote([r"\frac{1}{2}", "0.5", "3", None])
+    assert out.answer == r"\frac{1}{2}"
+    assert out.confidence == pytest.approx(0.5)
+    assert [(v.answer, v.count) for v in out.votes] == [(r"\frac{1}{2}", 2), ("3", 1)]
+    tie = await vote(["7", "8"])
+    assert tie.answer == "7" and tie.confidence == 0.5
+
+
+async def test_vote_with_injected_equivalence_and_no_answers():
+    async def same_parity(a: str, b: str) -> bool:
+        return int(a) % 2 == int(b) % 2
+
+    out = await vote(["1", "3", "4"], same_parity)
+    assert out.answer == "1" and out.votes[0].count == 2
+    empty = await vote([None, None])
+    assert empty.answer is None and empty.confidence == 0.0 and empty.votes == []
