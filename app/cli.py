@@ -112,6 +112,7 @@ def _replay_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--context-length", type=int, help="refuse prompt + max_tokens beyond this (as vLLM)")
     p.add_argument("--echo-prefill", action="store_true", help="chat: repeat the prefill (as llama.cpp)")
     p.add_argument("--return-stop", action="store_true", help="include the matched ```output stop string")
+    p.add_argument("--request-log", type=Path, help="append every completion request as a JSON line")
     p.add_argument("--log-level", default="warning")
 
 
@@ -134,6 +135,7 @@ def cmd_replay_llm(args: argparse.Namespace) -> int:
         context_length=args.context_length,
         echo_prefill=args.echo_prefill,
         return_stop=args.return_stop,
+        request_log=args.request_log,
     )
     app = create_replay_app(book, options)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=2)

@@ -56,9 +56,15 @@ class Settings(BaseSettings):
         3, ge=0, le=10, description="Retries after connection errors, 429 and 5xx (never other 4xx)."
     )
     model_retry_backoff_s: float = Field(
-        0.5, ge=0, description="First retry delay; doubles each retry (429 `Retry-After` wins when given)."
+        0.5,
+        ge=0,
+        description="First retry delay; doubles each retry (a 429's `Retry-After` wins when given).",
     )
-    model_retry_max_backoff_s: float = Field(8.0, ge=0, description="Cap on a single retry delay.")
+    model_retry_max_backoff_s: float = Field(
+        8.0,
+        ge=0,
+        description="Cap on a single retry delay, `Retry-After` included (the deadline still rules).",
+    )
 
     # --- the TIR loop -------------------------------------------------------------------------------
     max_rounds: int = Field(4, ge=0, le=16, description="Default number of code executions per trajectory.")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import subprocess
 import sys
@@ -19,10 +20,30 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sandbox import Sandbox  # noqa: E402
+from sandbox import Sandbox
 
 SNIPPET = "from sympy import *; x=symbols('x'); print(solve(x**2-5*x+6, x))"
 EXPECTED = "[2, 3]\n"
+
+
+# The same snippet wrapped to report, from inside the child, its CPU time, wall time and preemptions.
+MEASURED = (
+    "import resource, time\nr0 = resource.getrusage(resource.RUSAGE_SELF); t0 = time.perf_counter()\n"
+    + SNIPPET
+    + "\nr = resource.getrusage(resource.RUSAGE_SELF)\n"
+    "print((r.ru_utime + r.ru_stime - r0.ru_utime - r0.ru_stime) * 1000, (time.perf_counter() - t0) * 1000,"
+    " r.ru_nivcsw - r0.ru_nivcsw)"
+)
+
+
+async def in_child_costs(sb: Sandbox, runs: int) -> tuple[float, float, float]:
+    cpu, wall, preempted = [], [], []
+    for _ in range(runs):
+        result = await sb.run(MEASURED, timeout=10)
+        c, w, p = (float(v) for v in result.stdout.splitlines()[1].split())
+        cpu.append(c), wall.append(w), preempted.append(p)
+        await asyncio.sleep(0.005)
+    return percentile(cpu, 50), percentile(wall, 50), statistics.mean(preempted)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -30,14 +51,18 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-async def sandbox_latencies(sb: Sandbox, runs: int) -> list[float]:
+async def sandbox_latencies(sb: Sandbox, runs: int, inside: list[float] | None = None) -> list[float]:
     latencies = []
     for _ in range(runs):
         start = time.perf_counter()
         result = await sb.run(SNIPPET, timeout=10)
         latencies.append((time.perf_counter() - start) * 1000)
         assert result.stdout == EXPECTED, result
-        await asyncio.sleep(0.005)  # a solve loop pauses between blocks (model generation); lets the pool refill
+        if inside is not None:
+            inside.append(result.duration_ms)
+        await asyncio.sleep(
+            0.005
+        )  # a solve loop pauses between blocks (model generation); lets the pool refill
     return latencies
 
 
@@ -61,7 +86,9 @@ def fresh_latencies(runs: int) -> list[float]:
     latencies = []
     for _ in range(runs):
         start = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", SNIPPET], capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [sys.executable, "-c", SNIPPET], capture_output=True, text=True, check=True
+        ).stdout
         latencies.append((time.perf_counter() - start) * 1000)
         assert out == EXPECTED, out
     return latencies
@@ -75,19 +102,31 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
 
+    load_before = os.getloadavg()[0]
+    inside: list[float] = []
     async with Sandbox(max_inflight=args.concurrency) as sb:
         await sandbox_latencies(sb, 20)  # warm the client and the pool
-        lat = await sandbox_latencies(sb, args.runs)
+        lat = await sandbox_latencies(sb, args.runs, inside)
         rate, count = await throughput(sb, args.seconds, args.concurrency)
+        cpu50, wall50, preempted = await in_child_costs(sb, 50)
     fresh = fresh_latencies(args.fresh_runs)
 
     p50, p95 = percentile(lat, 50), percentile(lat, 95)
     f50, f95 = percentile(fresh, 50), percentile(fresh, 95)
     print(f"snippet: {SNIPPET}")
-    print(f"sandbox client    : p50 {p50:7.2f} ms   p95 {p95:7.2f} ms   mean {statistics.mean(lat):7.2f} ms  (n={len(lat)})")
+    mean = statistics.mean(lat)
+    print(f"sandbox client    : p50 {p50:7.2f} ms   p95 {p95:7.2f} ms   mean {mean:7.2f} ms  (n={len(lat)})")
+    print(
+        f"  server side     : p50 {percentile(inside, 50):7.2f} ms   (send to reply, incl. the child's run)"
+    )
+    child = f"p50 CPU {cpu50:6.2f} ms, p50 wall {wall50:6.2f} ms, {preempted:.1f} preemptions/run"
+    print(f"  inside the child: {child}")
     print(f"fresh python -c   : p50 {f50:7.2f} ms   p95 {f95:7.2f} ms   (n={len(fresh)})")
     print(f"speed-up (p50)    : {f50 / p50:6.1f}x")
-    print(f"throughput        : {rate:7.1f} exec/s  ({count} runs, {args.concurrency} in flight, {args.seconds:g} s)")
+    busy = f"{count} runs, {args.concurrency} in flight, {args.seconds:g} s"
+    print(f"throughput        : {rate:7.1f} exec/s  ({busy})")
+    load_after = os.getloadavg()[0]
+    print(f"load average      : {load_before:.1f} before, {load_after:.1f} after ({os.cpu_count()} cores)")
     targets = [
         ("p50 <= 10 ms", p50 <= 10),
         ("p95 <= 20 ms", p95 <= 20),

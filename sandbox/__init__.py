@@ -11,10 +11,11 @@ children that execute code blocks. Layers, from the outside in:
   /root, /etc, /var, the project and its data do not exist in the view.
 * **Per child, before any code arrives**: its own session and process group; its own mount namespace
   with a small private tmpfs as working directory, pivoted into the view; rlimits (address space, CPU
-  seconds, file size, open files, processes, no core dumps); a dedicated unprivileged uid from a
-  documented range (default 61000-61255); a seccomp filter (compiled once, loaded with prctl) that
-  denies sockets, exec, process creation (threads stay allowed), ptrace, mounts and namespaces,
-  signals to other processes and kernel surfaces a calculator never needs.
+  seconds, file size, open files, processes, no core dumps); a dedicated unprivileged uid (default
+  range 61000-61127; each server locks the first free block of 128 uids from there, so servers on
+  one host never share uids); a seccomp filter (compiled once, loaded with prctl) that denies
+  sockets, exec, process creation (threads stay allowed), ptrace, mounts and namespaces, signals to
+  other processes and kernel surfaces a calculator never needs.
 * **Per execution**: a wall-clock deadline enforced by the server, which kills the child from outside;
   stdout and stderr captured in capped memfds and returned head and tail around a truncation marker;
   tracebacks with host paths removed. One-shot runs use a fresh child; after each child's last run

@@ -10,6 +10,7 @@ import sys
 from dataclasses import fields
 
 from .client import Sandbox, insecure_from_env
+from .errors import SandboxError
 from .limits import DEFAULT_LIMITS, Limits
 from .pool import UidRange
 from .probe import LAYERS
@@ -20,7 +21,14 @@ def _add_server_flags(parser: argparse.ArgumentParser) -> None:
     for f in fields(Limits):
         default = getattr(DEFAULT_LIMITS, f.name)
         parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(default), default=default)
-    parser.add_argument("--pool-size", type=int, default=max(2, 2 * (os.cpu_count() or 1)))
+    parser.add_argument(
+        "--pool-size",
+        "--workers",
+        dest="pool_size",
+        type=int,
+        default=max(2, 2 * (os.cpu_count() or 1)),
+        help="confined children kept ready (default: 2 per core)",
+    )
     parser.add_argument("--uid-base", type=int, default=UidRange.base, help="first uid of the sandbox range")
     parser.add_argument("--uid-count", type=int, default=UidRange.count, help="number of sandbox uids")
     parser.add_argument(
@@ -49,6 +57,7 @@ def _options(args: argparse.Namespace, socket_path: str = "") -> ServerOptions:
         allow_insecure=args.allow_insecure,
         simulate_missing=frozenset(args.simulate_missing),
         parent_pid=getattr(args, "parent_pid", None),
+        socket_uid=getattr(args, "socket_uid", None),
     )
 
 
@@ -57,9 +66,15 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_serve = sub.add_parser("serve", help="serve requests on a Unix socket")
     p_serve.add_argument("--socket", required=True, help="path of the Unix socket (created with mode 0600)")
-    p_serve.add_argument("--parent-pid", type=int, default=None, help="exit when this parent process goes away")
+    p_serve.add_argument(
+        "--parent-pid", type=int, default=None, help="exit when this parent process goes away"
+    )
+    p_serve.add_argument(
+        "--socket-uid", type=int, default=None, help="chown the socket to this uid (mode 0600)"
+    )
     _add_server_flags(p_serve)
     p_probe = sub.add_parser("probe", help="print the JSON report of which layers hold")
+    p_probe.add_argument("--socket", default=None, help="ask the server on this socket (a health check)")
     _add_server_flags(p_probe)
     p_run = sub.add_parser("run", help="run a file (or - for stdin) and print the result as JSON")
     p_run.add_argument("file")
@@ -71,13 +86,28 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         return serve(_options(args, args.socket))
     if args.command == "probe":
-        report = probe(_options(args))
+        report = asyncio.run(_remote_probe(args.socket)) if args.socket else probe(_options(args))
         print(json.dumps(report, indent=2))
-        return 0 if report["safe"] else 1
+        serving = report["safe"] or (args.socket and report.get("serving_insecurely"))
+        return 0 if serving and "error" not in report else 1
     code = sys.stdin.read() if args.file == "-" else open(args.file, encoding="utf-8").read()  # noqa: SIM115
     result = asyncio.run(_run(code, args))
     print(json.dumps(result.to_dict(), indent=2))
     return 0 if result.ok else 1
+
+
+async def _remote_probe(socket_path: str) -> dict:
+    """The report of a running server, after one real run (what a container health check needs)."""
+    try:
+        async with Sandbox(socket_path) as sb:
+            result = await sb.run("print(1 + 1)", timeout=5)
+            report = await sb.probe()
+    except SandboxError as exc:
+        return {"safe": False, "error": str(exc)}
+    if result.stdout != "2\n":
+        report["safe"] = False
+        report["error"] = f"test run ended with status {result.status}"
+    return report
 
 
 async def _run(code: str, args: argparse.Namespace):

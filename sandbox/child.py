@@ -8,10 +8,13 @@ and 2 that the server reads back. Never returns: it leaves with ``os._exit``.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import io
 import linecache
+import math
 import os
 import resource
+import select
 import signal
 import sys
 import time
@@ -21,10 +24,11 @@ from typing import Any, NoReturn
 
 from . import confine
 from .capture import reset_stream
-from .limits import MiB, Limits
+from .limits import Limits, MiB
 from .paths import PathScrubber
 from .protocol import read_frame_fd, write_frame_fd
 from .seccomp import CompiledFilter
+from .warm import PREFAULT_SNIPPETS
 
 CTRL_FD = 3
 
@@ -39,16 +43,25 @@ class ChildPlan:
     view: confine.RootView | None = None
     seccomp: CompiledFilter | None = None
     switch_uid: bool = True
+    background_nice: int = 0  # nice value of spare children while they warm up (0: no renicing)
     disabled: frozenset[str] = field(default_factory=frozenset)
 
 
-def child_main(plan: ChildPlan, uid: int, session: bool, ctrl: int, out: int, err: int, workdir: str | None) -> NoReturn:
+def child_main(
+    plan: ChildPlan, uid: int, ctrl: int, out: int, err: int, workdir: str | None, *, spare: bool
+) -> NoReturn:
+    """``spare``: a pool child nobody waits for yet; it warms up, at low priority if the server can
+    renice it back when a request arrives (CAP_SYS_NICE), so running requests keep the CPU first."""
     code = 70
     try:
+        if spare and plan.background_nice:
+            os.setpriority(os.PRIO_PROCESS, 0, plan.background_nice)
         _reset_process_state(ctrl, out, err)
-        layers = _confine(plan, uid, session, workdir)
+        layers = _confine(plan, uid, workdir)
         write_frame_fd(CTRL_FD, {"ready": True, "layers": layers})
-        _serve(plan, session)
+        if spare:
+            _prefault()
+        _serve(plan)
         code = 0
     except BaseException as exc:  # anything escaping here must still end in os._exit
         try:
@@ -74,10 +87,11 @@ def _reset_process_state(ctrl: int, out: int, err: int) -> None:
     os.closerange(CTRL_FD + 1, 1 << 20)
 
 
-def _confine(plan: ChildPlan, uid: int, session: bool, workdir: str | None) -> dict[str, str]:
+def _confine(plan: ChildPlan, uid: int, workdir: str | None) -> dict[str, str]:
     layers: dict[str, str] = {}
     lim = plan.limits
-    cpu_hard = int(lim.session_total) + 1 if session else lim.cpu_seconds + 1
+    # Generic hard limit (a session may run many blocks); each run then sets its own budget.
+    cpu_hard = int(lim.session_total) + lim.cpu_seconds + 1
 
     def step(name: str, action: Any) -> None:
         if name in plan.disabled:
@@ -86,15 +100,13 @@ def _confine(plan: ChildPlan, uid: int, session: bool, workdir: str | None) -> d
         try:
             action()
             layers[name] = "ok"
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             layers[name] = f"unavailable: {exc}"
 
     if plan.view is not None:
         step("mount_namespace", lambda: confine.enter_private_tmp(plan.view, uid, lim.tmp_size_mb))
     else:
         layers["mount_namespace"] = "unavailable: no filesystem view in the server"
-    if layers["mount_namespace"] != "ok" and workdir:
-        os.chdir(workdir)
     step(
         "rlimits",
         lambda: confine.set_rlimits(
@@ -108,8 +120,11 @@ def _confine(plan: ChildPlan, uid: int, session: bool, workdir: str | None) -> d
     )
     if plan.switch_uid:
         step("uid", lambda: confine.drop_to_uid(uid))
-    else:
-        layers["uid"] = "unavailable: uid switching is off"
+    elif "uid" in plan.disabled:
+        layers["uid"] = "unavailable: disabled (--simulate-missing)"
+    workdir = "/tmp" if layers["mount_namespace"] == "ok" else workdir
+    if workdir:
+        os.chdir(workdir)
     if plan.seccomp is not None:
         step("seccomp", plan.seccomp.load)
     else:
@@ -125,7 +140,8 @@ def _stream(fd: int) -> io.TextIOWrapper:
     return io.TextIOWrapper(raw, encoding="utf-8", errors="backslashreplace", line_buffering=True)
 
 
-def _serve(plan: ChildPlan, session: bool) -> None:
+def _serve(plan: ChildPlan) -> None:
+    """Run blocks until told the last one has run (``keep`` false: a one-shot) or the channel closes."""
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
     cell = 0
     while True:
@@ -135,20 +151,39 @@ def _serve(plan: ChildPlan, session: bool) -> None:
             return
         cell += 1
         name = "<cell>" if cell == 1 else f"<cell-{cell}>"
-        if session:
-            _renew_cpu_budget(plan.limits.cpu_seconds)
+        keep = bool(request.get("keep"))
+        _set_cpu_budget(plan.limits.cpu_seconds, last=not keep)
         reply = execute(str(request.get("code", "")), namespace, name, plan.scrubber)
         write_frame_fd(CTRL_FD, reply)
-        if not session:
+        if not keep:
             return
 
 
-def _renew_cpu_budget(seconds: int) -> None:
+def _prefault() -> None:
+    """While idle, run the warm-up snippet once so this child copies the pages sympy writes to
+    (refcounts, specialised bytecode) before a request waits on those copy-on-write faults.
+    Skipped as soon as a request is waiting."""
+    sink = io.StringIO()
+    namespace: dict[str, Any] = {"__name__": "__prefault__"}
+    for snippet in PREFAULT_SNIPPETS:
+        if select.select([CTRL_FD], [], [], 0)[0]:
+            return
+        try:
+            with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+                exec(snippet, namespace)  # noqa: S102 - our own warm-up code
+        except Exception:
+            return
+
+
+def _set_cpu_budget(seconds: int, *, last: bool) -> None:
+    """CPU seconds for this block on top of what the child used so far: SIGXCPU at the soft limit;
+    for a last block the hard limit drops to one second later (SIGKILL if SIGXCPU is ignored)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    used = int(usage.ru_utime + usage.ru_stime) + 1
+    soft = math.ceil(usage.ru_utime + usage.ru_stime + seconds)  # RLIMIT_CPU counts whole seconds
     _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    new_hard = min(hard, soft + 1) if last else hard
     try:
-        resource.setrlimit(resource.RLIMIT_CPU, (min(used + seconds, hard), hard))
+        resource.setrlimit(resource.RLIMIT_CPU, (min(soft, new_hard), new_hard))
     except (ValueError, OSError):
         pass
 
@@ -162,14 +197,17 @@ def execute(code: str, namespace: dict[str, Any], name: str, scrubber: PathScrub
     try:
         compiled = compile(code, name, "exec")
         linecache.cache[name] = (len(code), None, code.splitlines(True), name)
-        exec(compiled, namespace)
+        exec(compiled, namespace)  # noqa: S102 - the sandbox's purpose; confined before code arrives
     except MemoryError as exc:
         status, error = "memory", _format(exc, scrubber) or "MemoryError"
     except SystemExit as exc:
         if exc.code not in (None, 0):
             status, error = "error", f"SystemExit: {exc.code}"
     except BaseException as exc:
+        _restore_builtins()
         status, error = "error", _format(exc, scrubber)
+    finally:
+        _restore_builtins()
     duration_ms = (time.perf_counter() - start) * 1000
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -177,6 +215,15 @@ def execute(code: str, namespace: dict[str, Any], name: str, scrubber: PathScrub
         except (OSError, ValueError):
             pass
     return {"status": status, "error": error, "duration_ms": duration_ms}
+
+
+_BUILTINS = dict(builtins.__dict__)
+
+
+def _restore_builtins() -> None:
+    """Undo patched builtins (``builtins.len = None``) so this child can still report its result."""
+    builtins.__dict__.clear()
+    builtins.__dict__.update(_BUILTINS)
 
 
 def _format(exc: BaseException, scrubber: PathScrubber) -> str:

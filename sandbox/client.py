@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Any
 
 from .errors import ProtocolError, RequestRejected, SandboxBusy, SandboxRefused, SandboxUnavailable
+from .host import remove_stale_view
 from .limits import Limits
 from .protocol import read_frame, write_frame
 from .result import RunResult
@@ -119,7 +120,9 @@ class Sandbox:
             line = await asyncio.wait_for(self._proc.stdout.readline(), self.start_timeout)
         except TimeoutError:
             self._proc.kill()
-            raise SandboxUnavailable(f"sandbox server did not start within {self.start_timeout:g} s") from None
+            raise SandboxUnavailable(
+                f"sandbox server did not start within {self.start_timeout:g} s"
+            ) from None
         try:
             announce = json.loads(line)
         except json.JSONDecodeError:
@@ -140,6 +143,7 @@ class Sandbox:
             if self._proc is None or self._proc.returncode is not None:
                 if self._proc is not None:
                     self.restarts += 1
+                    remove_stale_view(self._proc.pid)
                 await self._start_server()
 
     def _server_dead(self) -> bool:
@@ -156,7 +160,9 @@ class Sandbox:
                 if self._server_dead():
                     await self._ensure_server()
                     return await asyncio.open_unix_connection(self.socket_path, limit=2**24)
-            raise SandboxUnavailable(f"cannot connect to the sandbox server at {self.socket_path}: {exc}") from exc
+            raise SandboxUnavailable(
+                f"cannot connect to the sandbox server at {self.socket_path}: {exc}"
+            ) from exc
 
     async def _request(self, message: dict[str, Any]) -> dict[str, Any]:
         reader, writer = await self._connect()
@@ -167,20 +173,21 @@ class Sandbox:
 
     async def _admit(self) -> None:
         if self._slots.locked() and self._waiting >= self.max_queue:
-            raise SandboxBusy(
-                f"sandbox queue is full ({self._waiting} requests waiting, max_queue={self.max_queue}); retry later"
-            )
+            waiting = f"{self._waiting} requests waiting, max_queue={self.max_queue}"
+            raise SandboxBusy(f"sandbox queue is full ({waiting}); retry later")
         self._waiting += 1
         try:
             await self._slots.acquire()
         finally:
             self._waiting -= 1
 
-    async def run(self, code: str, timeout: float | None = None) -> RunResult:
+    async def run(self, code: str, timeout: float | None = None) -> RunResult:  # noqa: ASYNC109 - the contract
         """Run ``code`` in a fresh confined child and return what happened."""
         await self._admit()
         try:
-            reply = await self._request({"op": "run", "code": code, "timeout": timeout or self.limits.timeout})
+            reply = await self._request(
+                {"op": "run", "code": code, "timeout": timeout or self.limits.timeout}
+            )
         finally:
             self._slots.release()
         return RunResult.from_dict(reply["result"])
@@ -230,7 +237,7 @@ class Session:
             await self.close()
             raise
 
-    async def run(self, code: str, timeout: float | None = None) -> RunResult:
+    async def run(self, code: str, timeout: float | None = None) -> RunResult:  # noqa: ASYNC109
         if self._conn is None:
             raise SandboxUnavailable("session is not open: use 'async with sandbox.session() as s'")
         if self.dead_reason:
@@ -265,12 +272,14 @@ async def _exchange(
         await write_frame(writer, message)
         reply = await read_frame(reader)
     except (asyncio.IncompleteReadError, *_CONNECT_ERRORS) as exc:
-        raise SandboxUnavailable(f"the sandbox server closed the connection during {message.get('op')!r}") from exc
+        raise SandboxUnavailable(
+            f"the sandbox server closed the connection during {message.get('op')!r}"
+        ) from exc
     if reply.get("ok"):
         return reply
     error = reply.get("error") or {}
     if error.get("kind") == "bad_request":
         raise RequestRejected(error.get("message", "request rejected"))
-    if error.get("kind") == "unavailable":
+    if error.get("kind") in ("unavailable", "internal"):
         raise SandboxUnavailable(error.get("message", "sandbox unavailable"))
     raise ProtocolError(f"unexpected reply from the sandbox server: {reply!r}")

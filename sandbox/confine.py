@@ -42,7 +42,7 @@ def unshare(flags: int) -> None:
 
 
 def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    enc = (lambda s: s.encode() if s is not None else None)  # noqa: E731
+    enc = lambda s: s.encode() if s is not None else None  # noqa: E731
     _check(_libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data)), f"mount {target}")
 
 
@@ -63,12 +63,15 @@ def prctl(option: int, value: int) -> None:
 
 
 def python_dirs() -> list[str]:
-    """Directories the interpreter and its packages load from (stdlib, lib-dynload, site-packages)."""
+    """Directories the interpreter loads from: its prefix (stdlib, lib-dynload) and site-packages.
+
+    Only these kinds of entries of ``sys.path`` count: a script directory, the working directory or a
+    PYTHONPATH entry (the project itself, say) is never exposed to the children.
+    """
     paths = sysconfig.get_paths()
-    dirs = {sys.base_prefix, paths["stdlib"], paths["platstdlib"], paths["purelib"], paths["platlib"]}
-    dirs |= {p for p in sys.path if p and os.path.isdir(p)}
-    # Drop the working directory entry and anything nested in a kept directory.
-    dirs = {os.path.realpath(d) for d in dirs if d not in ("", ".", os.getcwd())}
+    dirs = {sys.base_prefix, paths["stdlib"], paths["purelib"], paths["platlib"]}
+    dirs |= {p for p in sys.path if p.endswith(("site-packages", "dist-packages", "lib-dynload"))}
+    dirs = {os.path.realpath(d) for d in dirs if os.path.isdir(d)}
     kept: list[str] = []
     for d in sorted(dirs, key=len):
         if not any(d == k or d.startswith(k + "/") for k in kept):
@@ -94,6 +97,14 @@ def build_root_view(path: str, extra_dirs: Iterable[str] = ()) -> RootView:
     """Mount a read-only tmpfs at ``path`` holding read-only binds of system and Python directories,
     a few device nodes, and a /proc that hides other users' processes. Nothing else of the host
     (home directories, /root, /etc, /var, the project and its data) exists in the view."""
+    previous_umask = os.umask(0o022)  # directories of the view must be traversable by the sandbox uids
+    try:
+        return _build_root_view(path, extra_dirs)
+    finally:
+        os.umask(previous_umask)
+
+
+def _build_root_view(path: str, extra_dirs: Iterable[str]) -> RootView:
     mount("sandbox-root", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
     bound: list[str] = []
     for src in [*SYSTEM_DIRS, *python_dirs(), *extra_dirs]:
@@ -119,14 +130,14 @@ def build_root_view(path: str, extra_dirs: Iterable[str] = ()) -> RootView:
 def _bind_readonly(src: str, dst: str, *, directory: bool) -> None:
     os.makedirs(dst if directory else os.path.dirname(dst), mode=0o755, exist_ok=True)
     if not directory:
-        open(dst, "a").close()  # noqa: SIM115
+        open(dst, "a").close()
     mount(src, dst, None, MS_BIND | MS_REC)
     mount(None, dst, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
 
 
 def _bind_device(src: str, dst: str) -> None:
     os.makedirs(os.path.dirname(dst), mode=0o755, exist_ok=True)
-    open(dst, "a").close()  # noqa: SIM115
+    open(dst, "a").close()
     mount(src, dst, None, MS_BIND)
     mount(None, dst, None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NOEXEC)
 
@@ -135,11 +146,17 @@ def _bind_device(src: str, dst: str) -> None:
 
 
 def enter_private_tmp(view: RootView, uid: int, size_mb: int) -> None:
-    """A mount namespace of the child's own: a fresh tmpfs working directory, then pivot into the view."""
+    """A mount namespace of the child's own: a fresh tmpfs at /tmp (owned by ``uid``), then pivot into
+    the view. The caller changes into /tmp after dropping to ``uid`` (root may lack CAP_DAC_OVERRIDE)."""
     unshare(CLONE_NEWNS)
-    mount("sandbox-tmp", view.path + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={size_mb}m,mode=0700,uid={uid}")
+    mount(
+        "sandbox-tmp",
+        view.path + "/tmp",
+        "tmpfs",
+        MS_NOSUID | MS_NODEV,
+        f"size={size_mb}m,mode=0700,uid={uid}",
+    )
     pivot_into(view.path)
-    os.chdir("/tmp")
 
 
 def set_rlimits(*, as_bytes: int, cpu_soft: int, cpu_hard: int, fsize: int, nofile: int, nproc: int) -> None:
@@ -151,8 +168,11 @@ def set_rlimits(*, as_bytes: int, cpu_soft: int, cpu_hard: int, fsize: int, nofi
         resource.RLIMIT_NPROC: (nproc, nproc),
         resource.RLIMIT_CORE: (0, 0),
     }
-    for which, value in limits.items():
-        resource.setrlimit(which, value)
+    for which, (soft, hard) in limits.items():
+        _, current_hard = resource.getrlimit(which)
+        if current_hard != resource.RLIM_INFINITY:  # never ask to raise a hard limit (no CAP_SYS_RESOURCE)
+            soft, hard = min(soft, current_hard), min(hard, current_hard)
+        resource.setrlimit(which, (soft, hard))
 
 
 def drop_to_uid(uid: int) -> None:
@@ -189,6 +209,15 @@ def kill_uid(uid: int) -> None:
             pass
     finally:
         _check(_libc.syscall(_SYS_SETRESUID, 0, 0, 0), "setresuid restore")
+
+
+CAP_SETGID, CAP_SETUID, CAP_KILL, CAP_SYS_ADMIN, CAP_SYS_NICE = 6, 7, 5, 21, 23
+
+
+def has_capabilities(*caps: int) -> bool:
+    """Whether this thread holds all of ``caps`` in its effective set."""
+    effective = _effective_caps()
+    return all(effective >> cap & 1 for cap in caps)
 
 
 def _effective_caps() -> int:

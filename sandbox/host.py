@@ -6,6 +6,7 @@ Produces the ``ChildPlan`` every child applies after fork, and the server-side h
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import shutil
 import tempfile
@@ -13,11 +14,13 @@ from dataclasses import dataclass, field
 
 from . import confine
 from .child import ChildPlan
-from .limits import MiB, Limits
+from .limits import Limits, MiB
 from .paths import PathScrubber
 from .probe import Report
 from .seccomp import CompiledFilter, build_filter_bpf
 from .warm import preload
+
+MARKER = "SANDBOX-VIEW-MOUNTPOINT"
 
 
 @dataclass(frozen=True)
@@ -34,12 +37,13 @@ class Host:
     report: Report
     workroot: str | None
     view_dir: str | None
+    view_dir_created: bool = False
 
     def cleanup(self) -> None:
         if self.view_dir:
             confine.detach(self.view_dir)
-            with contextlib.suppress(OSError):
-                os.rmdir(self.view_dir)
+            if self.view_dir_created:
+                _remove_mountpoint(self.view_dir)
         if self.workroot:
             shutil.rmtree(self.workroot, ignore_errors=True)
 
@@ -68,7 +72,7 @@ def prepare_host(options: HostOptions) -> Host:
     layer("output_cap", lambda: os.close(os.memfd_create("probe")))
 
     namespaces_ok = _enter_namespaces(report, off)
-    view_dir = tempfile.mkdtemp(prefix="sandbox-root-") if namespaces_ok else None
+    view_dir, created = _view_mountpoint() if namespaces_ok else (None, False)
     view: confine.RootView | None = None
 
     def build_view() -> None:
@@ -78,7 +82,9 @@ def prepare_host(options: HostOptions) -> Host:
     if view_dir is None:
         report.set("filesystem_view", "unavailable: no private mount namespace for the server")
     elif not layer("filesystem_view", build_view):
-        os.rmdir(view_dir)
+        confine.detach(view_dir)
+        if created:
+            _remove_mountpoint(view_dir)
         view_dir = None
     report.set("proc_hidepid", "ok" if view is not None else "unavailable: no filesystem view")
 
@@ -97,16 +103,55 @@ def prepare_host(options: HostOptions) -> Host:
     if workroot:
         os.chmod(workroot, 0o711)
     extra = [options.project_root] if options.project_root else []
+    switch_uid = "uid" not in off and confine.has_capabilities(confine.CAP_SETUID, confine.CAP_SETGID)
+    if "uid" not in off and not switch_uid:
+        report.set("uid", f"unavailable: running as uid {os.getuid()} without CAP_SETUID and CAP_SETGID")
     plan = ChildPlan(
         limits=options.limits,
         as_bytes=confine.address_space_now() + options.limits.memory_mb * MiB,
         scrubber=PathScrubber.for_this_interpreter(extra),
         view=view,
         seccomp=compiled,
-        switch_uid="uid" not in off,
+        switch_uid=switch_uid,
+        background_nice=10 if confine.has_capabilities(confine.CAP_SYS_NICE) else 0,
         disabled=frozenset(off),
     )
-    return Host(plan, report, workroot, view_dir)
+    return Host(plan, report, workroot, view_dir, created)
+
+
+def remove_stale_view(pid: int) -> None:
+    """Remove the view mount point left under the temp dir by server ``pid``, once it is dead."""
+    tag = f"sandbox server pid {pid};"
+    for entry in glob.glob(os.path.join(tempfile.gettempdir(), "sandbox-root-*", MARKER)):
+        try:
+            with open(entry) as f:
+                owned = tag in f.read()
+        except OSError:
+            continue
+        if owned:
+            _remove_mountpoint(os.path.dirname(entry))
+
+
+def _remove_mountpoint(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(os.path.join(path, MARKER))
+        os.rmdir(path)
+
+
+def _view_mountpoint() -> tuple[str, bool]:
+    """Where to mount the view inside the server's private mount namespace.
+
+    An empty /mnt is covered only in this namespace, so even a killed server leaves nothing behind.
+    Otherwise a fresh directory under the temp dir, holding a marker file: seen from the host the
+    directory is then not empty, so a stray ``rmdir`` cannot remove it (removing a mount point from
+    another namespace would detach the view; children then fail closed with a lost-layer error).
+    """
+    if os.path.isdir("/mnt") and not os.path.islink("/mnt") and not os.listdir("/mnt"):
+        return "/mnt", False
+    path = tempfile.mkdtemp(prefix="sandbox-root-")
+    with open(os.path.join(path, MARKER), "w") as f:
+        f.write(f"mount point of the filesystem view of sandbox server pid {os.getpid()}; do not remove\n")
+    return path, True
 
 
 def _enter_namespaces(report: Report, off: frozenset[str]) -> bool:

@@ -44,7 +44,9 @@ class Limits:
     def from_kwargs(cls, **kwargs: Any) -> Limits:
         unknown = sorted(set(kwargs) - set(cls.names()))
         if unknown:
-            raise TypeError(f"unknown sandbox limit(s): {', '.join(unknown)}; known: {', '.join(cls.names())}")
+            raise TypeError(
+                f"unknown sandbox limit(s): {', '.join(unknown)}; known: {', '.join(cls.names())}"
+            )
         return cls(**kwargs)
 
     def to_dict(self) -> dict[str, Any]:

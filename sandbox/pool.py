@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import signal
 import socket
+import tempfile
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -20,8 +22,15 @@ from . import confine
 from .capture import new_stream, read_stream
 from .child import ChildPlan, child_main
 from .limits import MiB
-from .protocol import read_frame, write_frame
+from .protocol import ProtocolError, read_frame, write_frame
 from .result import RunResult
+
+# Host-wide lock files for uid blocks; /run may be read-only in a container, /tmp is the fallback.
+LOCK_DIRS = (
+    "/run/sandbox-uids",
+    os.path.join(tempfile.gettempdir(), "sandbox-uids"),
+    os.path.join(tempfile.gettempdir(), f"sandbox-uids-{os.getuid()}"),
+)
 
 
 class ChildFailed(Exception):
@@ -33,22 +42,48 @@ class UidRange:
     """The dedicated uids for sandbox children: ``base`` .. ``base + count - 1``."""
 
     base: int = 61000
-    count: int = 256
+    count: int = 128
 
     def __iter__(self):
         return iter(range(self.base, self.base + self.count))
+
+    def claim(self, blocks: int = 64) -> tuple[UidRange, int]:
+        """Lock this range, or the next free block above it, for this server's lifetime.
+
+        Servers on one host (one PID namespace) must not share uids: killing a slot by uid would
+        reach another server's child. Returns the claimed range and the lock fd to keep open.
+        """
+        lock_dir = _writable_dir(LOCK_DIRS)
+        for k in range(blocks):
+            candidate = UidRange(self.base + k * self.count, self.count)
+            fd = os.open(os.path.join(lock_dir, f"uids-{candidate.base}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            return candidate, fd
+        raise OSError(f"no free block of {self.count} sandbox uids above {self.base} ({blocks} tried)")
+
+
+@dataclass(frozen=True)
+class Exit:
+    """How a child ended: its wait status and the CPU seconds it used."""
+
+    status: int
+    cpu_seconds: float
 
 
 class Reaper:
     """Collects exit statuses on SIGCHLD (the server is a subreaper, so orphans land here too)."""
 
     def __init__(self) -> None:
-        self._waiters: dict[int, asyncio.Future[int]] = {}
+        self._waiters: dict[int, asyncio.Future[Exit]] = {}
 
     def install(self, loop: asyncio.AbstractEventLoop) -> None:
         loop.add_signal_handler(signal.SIGCHLD, self.reap)
 
-    def watch(self, pid: int) -> asyncio.Future[int]:
+    def watch(self, pid: int) -> asyncio.Future[Exit]:
         fut = asyncio.get_running_loop().create_future()
         self._waiters[pid] = fut
         return fut
@@ -56,28 +91,34 @@ class Reaper:
     def reap(self) -> None:
         while True:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                pid, status, usage = os.wait4(-1, os.WNOHANG)
             except ChildProcessError:
                 return
             if pid == 0:
                 return
             fut = self._waiters.pop(pid, None)
             if fut is not None and not fut.done():
-                fut.set_result(status)
+                fut.set_result(Exit(status, usage.ru_utime + usage.ru_stime))
 
 
 class Child:
     """One confined child process and the server's ends of its channels."""
 
-    def __init__(self, pid: int, uid: int, ctrl: socket.socket, out_fd: int, err_fd: int, exited) -> None:
+    def __init__(
+        self, pid: int, uid: int, ctrl: socket.socket, out_fd: int, err_fd: int, exited: asyncio.Future[Exit]
+    ) -> None:
         self.pid, self.uid = pid, uid
         self.out_fd, self.err_fd = out_fd, err_fd
-        self.exited: asyncio.Future[int] = exited
+        self.exited = exited
         self._ctrl = ctrl
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self.layers: dict[str, str] = {}
         self.dead_reason = ""
+        self.closed = False
+        self.destroying = False
+        self.reniced = False
+        self.expected: frozenset[str] = frozenset()  # layers every child must report "ok"
         self.ready = asyncio.get_running_loop().create_task(self._await_ready())
 
     async def _await_ready(self) -> dict[str, str]:
@@ -89,26 +130,48 @@ class Child:
         if not frame.get("ready"):
             raise ChildFailed(f"child {self.pid} failed to confine itself: {frame.get('fatal')}")
         self.layers = frame["layers"]
+        lost = sorted(name for name in self.expected if self.layers.get(name) != "ok")
+        if lost:
+            details = "; ".join(f"{name}: {self.layers.get(name)}" for name in lost)
+            raise ChildFailed(f"child {self.pid} lost layer(s) that the probe found working ({details})")
         return self.layers
 
-    async def run(self, code: str, timeout: float, keep_bytes: int, fsize: int) -> RunResult:
+    async def run(
+        self,
+        code: str,
+        timeout: float,  # noqa: ASYNC109 - enforced by killing the child, not by cancelling
+        keep_bytes: int,
+        fsize: int,
+        *,
+        keep: bool = False,
+        cpu_seconds: float = 0.0,
+    ) -> RunResult:
         """Send one block and wait for it, killing the child at the wall-clock deadline."""
         assert self._reader is not None and self._writer is not None
         start = time.perf_counter()
         status, error = "ok", ""
         try:
-            await write_frame(self._writer, {"code": code})
+            await write_frame(self._writer, {"code": code, "keep": keep})
             reply = await asyncio.wait_for(read_frame(self._reader), timeout)
-            status, error = reply["status"], reply.get("error", "")
+            status, error = _checked_reply(reply)
         except TimeoutError:
             self.kill()
             await self.exited
             status, error = "timeout", f"TimeoutError: execution exceeded the {timeout:g} s wall-clock limit"
             self.dead_reason = "killed at its wall-clock deadline"
         except (asyncio.IncompleteReadError, ConnectionError):
-            status, error = self._death_status(await self.exited)
+            status, error = self._death_status(await self.exited, cpu_seconds)
+            self.dead_reason = error
+        except ProtocolError as exc:  # the code wrote to the control channel itself
+            self.kill()
+            await self.exited
+            status, error = "killed", f"the process sent a malformed reply on its control channel ({exc})"
             self.dead_reason = error
         duration_ms = (time.perf_counter() - start) * 1000
+        if self.closed:  # destroyed under us: the server is shutting down
+            return RunResult(
+                "killed", error="sandbox server shut down during the run", duration_ms=duration_ms
+            )
         out, err = read_stream(self.out_fd, keep_bytes), read_stream(self.err_fd, keep_bytes)
         if max(out.size, err.size) >= fsize and status in ("ok", "error", "timeout", "killed"):
             status = "output_limit"
@@ -116,21 +179,32 @@ class Child:
         return RunResult(status, out.text, err.text, error, out.truncated or err.truncated, duration_ms)
 
     @staticmethod
-    def _death_status(wait_status: int) -> tuple[str, str]:
+    def _death_status(ended: Exit, cpu_seconds: float) -> tuple[str, str]:
         # Reached only when the server did not kill the child itself.
-        if os.WIFSIGNALED(wait_status):
-            sig = os.WTERMSIG(wait_status)
-            if sig in (signal.SIGXCPU, signal.SIGKILL):
-                return "timeout", "CPU time limit exceeded (RLIMIT_CPU)"
+        if os.WIFSIGNALED(ended.status):
+            sig = os.WTERMSIG(ended.status)
+            if sig == signal.SIGXCPU or (sig == signal.SIGKILL and ended.cpu_seconds >= cpu_seconds > 0):
+                return "timeout", f"CPU time limit exceeded (RLIMIT_CPU, {ended.cpu_seconds:.1f} s used)"
+            if sig == signal.SIGKILL:
+                return "killed", "process killed by SIGKILL (out of memory?)"
             return "killed", f"process killed by signal {signal.Signals(sig).name}"
-        code = os.WEXITSTATUS(wait_status)
+        code = os.WEXITSTATUS(ended.status)
         return "killed", f"process exited with status {code} during the run (os._exit?)"
+
+    def restore_priority(self) -> None:
+        """Back to nice 0 once a request is waiting on this child (needs CAP_SYS_NICE)."""
+        if self.reniced:
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, self.pid, 0)
+            self.reniced = False
+        self.expected: frozenset[str] = frozenset()  # layers every child must report "ok"
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(self.pid, signal.SIGKILL)
 
     def close_channels(self) -> None:
+        self.closed = True
         if self._writer is not None:
             self._writer.close()
         else:
@@ -143,31 +217,38 @@ class Child:
 class Pool:
     """Forks confined children, keeps ``size`` of them ready, and destroys them after use."""
 
-    def __init__(self, plan: ChildPlan, size: int, uids: UidRange, reaper: Reaper, workroot: str | None) -> None:
+    def __init__(
+        self, plan: ChildPlan, size: int, uids: UidRange, reaper: Reaper, workroot: str | None
+    ) -> None:
         self.plan, self.size, self.reaper = plan, size, reaper
         self._free_uids = deque(uids)
         self._uid_freed = asyncio.Condition()
         self._idle: deque[Child] = deque()
         self._refilling = False
+        self._closed = False
         self._workroot = workroot
         self._tasks: set[asyncio.Task] = set()
         self.live: set[Child] = set()
+        self.expected_layers: frozenset[str] = frozenset()  # set from the probe child's report
 
-    async def spawn(self, *, session: bool = False) -> Child:
+    async def spawn(self) -> Child:
+        """Fork a child for a caller that is waiting for it (no warm-up, normal priority)."""
         async with self._uid_freed:
             await self._uid_freed.wait_for(lambda: bool(self._free_uids))
             uid = self._free_uids.popleft()
-        return self._fork(uid, session)
+        return self._fork(uid, spare=False)
 
-    def _fork(self, uid: int, session: bool) -> Child:
+    def _fork(self, uid: int, *, spare: bool) -> Child:
         server_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         out_fd, err_fd = new_stream("stdout"), new_stream("stderr")
         workdir = self._workdir(uid)
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child never returns
-            child_main(self.plan, uid, session, child_end.fileno(), out_fd, err_fd, workdir)
+            child_main(self.plan, uid, child_end.fileno(), out_fd, err_fd, workdir, spare=spare)
         child_end.close()
         child = Child(pid, uid, server_end, out_fd, err_fd, self.reaper.watch(pid))
+        child.reniced = spare and self.plan.background_nice != 0
+        child.expected = self.expected_layers
         self.live.add(child)
         return child
 
@@ -181,36 +262,61 @@ class Pool:
         return path
 
     async def acquire(self) -> Child:
-        """A ready one-shot child: from the pool if one is waiting, else a fresh fork."""
+        """A ready child: from the pool if one is waiting, else a fresh fork (retried once)."""
+        # Refilling happens on release, after the run: forking now would compete with it for the CPU.
         child = self._idle.popleft() if self._idle else await self.spawn()
-        self.refill()
-        await child.ready
+        try:
+            await child.ready
+            child.restore_priority()
+            return child
+        except ChildFailed:
+            await self.destroy(child)
+        child = await self.spawn()
+        try:
+            await child.ready
+        except ChildFailed:
+            await self.destroy(child)
+            raise
         return child
 
     def refill(self) -> None:
-        if not self._refilling:
+        if not self._refilling and not self._closed:
             self._refilling = True
             self._track(self._refill())
 
     async def _refill(self) -> None:
         try:
-            while len(self._idle) < self.size and self._free_uids:
-                child = self._fork(self._free_uids.popleft(), session=False)
-                self._idle.append(child)
-                try:
-                    await child.ready
-                except ChildFailed:
-                    self._idle.remove(child)
-                    await self.destroy(child)
+            while len(self._idle) < self.size and self._free_uids and not self._closed:
+                batch = []
+                while len(self._idle) < self.size and self._free_uids:
+                    child = self._fork(self._free_uids.popleft(), spare=True)
+                    self._idle.append(child)
+                    batch.append(child)
+                outcomes = await asyncio.gather(*(c.ready for c in batch), return_exceptions=True)
+                failed = [c for c, o in zip(batch, outcomes, strict=True) if isinstance(o, BaseException)]
+                for child in failed:
+                    if child in self._idle:
+                        self._idle.remove(child)
+                        await self.destroy(child)
+                if failed:
                     await asyncio.sleep(0.5)  # do not spin on a host that cannot confine
         finally:
             self._refilling = False
 
     def release(self, child: Child) -> None:
-        """Destroy a used child in the background."""
-        self._track(self.destroy(child))
+        """Destroy a used child and top the pool up, in the background."""
+        self._track(self._recycle(child))
+
+    async def _recycle(self, child: Child) -> None:
+        await self.destroy(child)
+        self.refill()
 
     async def destroy(self, child: Child) -> None:
+        """Kill every process of the child's uid, reap the child, and only then free the uid."""
+        if child.destroying:
+            await child.exited
+            return
+        child.destroying = True
         child.dead_reason = child.dead_reason or "destroyed"
         if self.plan.switch_uid:
             confine.kill_uid(child.uid)
@@ -228,6 +334,7 @@ class Pool:
             self._uid_freed.notify()
 
     async def close(self) -> None:
+        self._closed = True
         while self._idle:
             self.live.add(self._idle.popleft())
         await asyncio.gather(*(self.destroy(c) for c in list(self.live)), return_exceptions=True)
@@ -238,6 +345,24 @@ class Pool:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _writable_dir(candidates: tuple[str, ...]) -> str:
+    for path in candidates:
+        try:
+            os.makedirs(path, mode=0o700, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(path, os.W_OK):
+            return path
+    raise OSError(f"no writable directory for uid locks among {', '.join(candidates)}")
+
+
+def _checked_reply(reply: dict) -> tuple[str, str]:
+    status, error = reply.get("status"), reply.get("error", "")
+    if status not in ("ok", "error", "memory") or not isinstance(error, str):
+        raise ProtocolError(f"unexpected reply {str(reply)[:80]!r}")
+    return status, error
 
 
 def _clear_dir(path: str) -> None:

@@ -78,7 +78,11 @@ class Report:
             "safe": self.safe,
             "serving_insecurely": not self.safe and self.allow_insecure,
             "layers": {
-                name: {"active": self.holds(name), "status": self.layers.get(name, "not probed"), "what": what}
+                name: {
+                    "active": self.holds(name),
+                    "status": self.layers.get(name, "not probed"),
+                    "what": what,
+                }
                 for name, what in LAYERS.items()
             },
             "required": list(REQUIRED),

@@ -14,11 +14,12 @@ import os
 import signal
 import sys
 import time
+import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
 from .host import Host, HostOptions, prepare_host
-from .limits import MiB, Limits
+from .limits import Limits, MiB
 from .pool import Child, ChildFailed, Pool, Reaper, UidRange
 from .protocol import ProtocolError, read_frame, write_frame
 from .result import RunResult
@@ -48,9 +49,10 @@ class ServerOptions:
     allow_insecure: bool = False
     simulate_missing: frozenset[str] = frozenset()
     parent_pid: int | None = None
+    socket_uid: int | None = None  # owner of the socket file, e.g. the API container's uid
 
 
-class Session:
+class ServerSession:
     """One confined child kept alive across blocks, bounded by idle and total deadlines."""
 
     def __init__(self, child: Child, idle: float, total: float) -> None:
@@ -61,29 +63,34 @@ class Session:
         self.lock = asyncio.Lock()
 
     def expired(self) -> str:
+        if self.lock.locked():
+            return ""  # a running block carries its own deadline, capped at the total one
         now = time.monotonic()
         if now >= self.deadline:
             return "session exceeded its total deadline"
-        if now - self.last_used >= self.idle and not self.lock.locked():
+        if now - self.last_used >= self.idle:
             return "session was idle too long"
         return ""
 
 
 class SandboxServer:
+    """Serves requests from a pool of confined children; see the module docstring for the ops."""
+
     def __init__(self, options: ServerOptions, host: Host) -> None:
         self.options, self.host = options, host
         self.limits = options.limits
         self.reaper = Reaper()
         self.pool: Pool | None = None
+        self.uids = options.uids
+        self._uid_lock: int | None = None
         self._server: asyncio.AbstractServer | None = None
+        self._parent_watch: asyncio.Task | None = None
         self._stopping = asyncio.Event()
 
     async def start(self) -> bool:
         """Confine a first child to complete the probe; start serving only if the report allows it."""
         loop = asyncio.get_running_loop()
-        self.reaper.install(loop)
-        self.pool = Pool(self.host.plan, self.options.pool_size, self.options.uids, self.reaper, self.host.workroot)
-        await self._probe_child()
+        await self.probe(pool_size=self.options.pool_size)
         if not self.host.report.may_serve:
             return False
         self.pool.refill()
@@ -91,15 +98,20 @@ class SandboxServer:
             os.unlink(self.options.socket_path)
         self._server = await asyncio.start_unix_server(self._handle, path=self.options.socket_path)
         os.chmod(self.options.socket_path, 0o600)
+        if self.options.socket_uid is not None:
+            os.chown(self.options.socket_path, self.options.socket_uid, -1)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)
         if self.options.parent_pid:
-            loop.create_task(self._watch_parent(self.options.parent_pid))
+            self._parent_watch = loop.create_task(self._watch_parent(self.options.parent_pid))
         return True
 
-    async def _probe_child(self) -> None:
+    async def probe(self, pool_size: int = 0) -> None:
+        """Claim a uid range, then confine one child and check from inside it that the layers hold."""
+        self.reaper.install(asyncio.get_running_loop())
+        self.uids, self._uid_lock = self.options.uids.claim()
+        self.pool = Pool(self.host.plan, pool_size, self.uids, self.reaper, self.host.workroot)
         report = self.host.report
-        assert self.pool is not None
         child = await self.pool.spawn()
         try:
             layers = await child.ready
@@ -109,8 +121,9 @@ class SandboxServer:
             await self.pool.destroy(child)
             return
         for name, status in layers.items():
-            if name != "seccomp" or report.holds("seccomp"):
-                report.set(name, status)
+            if name in report.layers and not report.holds(name):
+                continue  # the server already knows this layer is missing; keep its reason
+            report.set(name, status)
         result = await child.run(PROBE_CODE, 10.0, 4096, self.limits.file_size_mb * MiB)
         await self.pool.destroy(child)
         seen = _literal(result.stdout)
@@ -120,6 +133,8 @@ class SandboxServer:
             report.set("seccomp", "unavailable: filter loaded but a socket could still be created")
         if not seen:
             report.notes.append(f"probe run failed: {result.status} {result.error[-300:]}")
+        # Every later child must confine itself at least as well as this one did.
+        self.pool.expected_layers = frozenset(name for name in layers if report.holds(name))
 
     async def serve_until_stopped(self) -> None:
         await self._stopping.wait()
@@ -132,16 +147,19 @@ class SandboxServer:
                 os.unlink(self.options.socket_path)
         if self.pool is not None:
             await self.pool.close()
+        if self._uid_lock is not None:
+            os.close(self._uid_lock)
+            self._uid_lock = None
 
     async def _watch_parent(self, pid: int) -> None:
-        while os.getppid() == pid:
+        while os.getppid() == pid:  # noqa: ASYNC110 - no event tells us the parent died
             await asyncio.sleep(1.0)
         self._stopping.set()
 
     # --- connections ---
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        session: Session | None = None
+        session: ServerSession | None = None
         watchdog: asyncio.Task | None = None
         try:
             while True:
@@ -170,6 +188,10 @@ class SandboxServer:
                     reply = _error("bad_request", str(exc))
                 except ChildFailed as exc:
                     reply = _error("unavailable", str(exc))
+                except Exception as exc:  # a bug must not take the connection down silently
+                    traceback.print_exc()
+                    print(f"sandbox server: internal error on op {op!r}: {exc!r}", file=sys.stderr)
+                    reply = _error("internal", f"internal sandbox error: {type(exc).__name__}")
                 await write_frame(writer, reply)
         except ConnectionError:
             return
@@ -180,9 +202,17 @@ class SandboxServer:
                 await self._end_session(session, "connection closed")
             writer.close()
 
-    async def _dispatch(self, op: Any, frame: dict[str, Any], session: Session | None) -> dict[str, Any]:
+    async def _dispatch(
+        self, op: Any, frame: dict[str, Any], session: ServerSession | None
+    ) -> dict[str, Any]:
         if op == "ping":
-            return {"ok": True, "pong": True, "pid": os.getpid(), "pool_size": self.options.pool_size}
+            return {
+                "ok": True,
+                "pong": True,
+                "pid": os.getpid(),
+                "pool_size": self.options.pool_size,
+                "uids": [self.uids.base, self.uids.base + self.uids.count - 1],
+            }
         if op == "probe":
             return {"ok": True, "report": self.host.report.to_dict()}
         if op == "run":
@@ -193,7 +223,9 @@ class SandboxServer:
                 raise BadRequest("no session is open on this connection: send op 'session_open' first")
             code, timeout = self._code_and_timeout(frame)
             return {"ok": True, "result": (await self._run_in_session(session, code, timeout)).to_dict()}
-        raise BadRequest(f"unknown op {op!r}; expected ping, probe, run, session_open, session_run, session_close")
+        raise BadRequest(
+            f"unknown op {op!r}; expected ping, probe, run, session_open, session_run, session_close"
+        )
 
     def _code_and_timeout(self, frame: dict[str, Any]) -> tuple[str, float]:
         code = frame.get("code")
@@ -208,11 +240,17 @@ class SandboxServer:
             raise BadRequest("field 'timeout' must be a number of seconds in (0, 3600]")
         return code, float(timeout)
 
-    async def _run_once(self, code: str, timeout: float) -> RunResult:
+    async def _run_once(self, code: str, timeout: float) -> RunResult:  # noqa: ASYNC109
         assert self.pool is not None
         child = await self.pool.acquire()
         try:
-            return await child.run(code, timeout, self._keep_bytes, self.limits.file_size_mb * MiB)
+            return await child.run(
+                code,
+                timeout,
+                self._keep_bytes,
+                self.limits.file_size_mb * MiB,
+                cpu_seconds=self.limits.cpu_seconds,
+            )
         finally:
             self.pool.release(child)
 
@@ -222,39 +260,41 @@ class SandboxServer:
 
     # --- sessions ---
 
-    async def _open_session(self, frame: dict[str, Any]) -> Session:
+    async def _open_session(self, frame: dict[str, Any]) -> ServerSession:
         assert self.pool is not None
         idle = _seconds(frame, "idle_timeout", self.limits.session_idle)
         total = _seconds(frame, "total_timeout", self.limits.session_total)
-        child = await self.pool.spawn(session=True)
-        try:
-            await child.ready
-        except ChildFailed:
-            await self.pool.destroy(child)
-            raise
-        return Session(child, min(idle, self.limits.session_idle), min(total, self.limits.session_total))
+        child = await self.pool.acquire()
+        return ServerSession(
+            child, min(idle, self.limits.session_idle), min(total, self.limits.session_total)
+        )
 
-    async def _run_in_session(self, session: Session, code: str, timeout: float) -> RunResult:
+    async def _run_in_session(self, session: ServerSession, code: str, timeout: float) -> RunResult:  # noqa: ASYNC109
         async with session.lock:
             if session.dead_reason:
                 return RunResult("killed", error=f"SessionDead: {session.dead_reason}; open a new session")
             remaining = session.deadline - time.monotonic()
             result = await session.child.run(
-                code, max(0.001, min(timeout, remaining)), self._keep_bytes, self.limits.file_size_mb * MiB
+                code,
+                max(0.001, min(timeout, remaining)),
+                self._keep_bytes,
+                self.limits.file_size_mb * MiB,
+                keep=True,
+                cpu_seconds=self.limits.cpu_seconds,
             )
             session.last_used = time.monotonic()
             if session.child.exited.done():
                 session.dead_reason = f"its process ended ({session.child.dead_reason or result.status})"
             return result
 
-    async def _watch_session(self, session: Session) -> None:
+    async def _watch_session(self, session: ServerSession) -> None:
         while not session.dead_reason:
             await asyncio.sleep(min(1.0, max(0.05, session.deadline - time.monotonic())))
             reason = session.expired()
             if reason:
                 await self._end_session(session, reason)
 
-    async def _end_session(self, session: Session, reason: str) -> None:
+    async def _end_session(self, session: ServerSession, reason: str) -> None:
         if session.child in (self.pool.live if self.pool else ()):
             session.dead_reason = session.dead_reason or reason
             await self.pool.destroy(session.child)
@@ -330,8 +370,8 @@ def probe(options: ServerOptions) -> dict[str, Any]:
 
 async def _probe(options: ServerOptions, host: Host) -> dict[str, Any]:
     server = SandboxServer(options, host)
-    server.reaper.install(asyncio.get_running_loop())
-    server.pool = Pool(host.plan, 0, options.uids, server.reaper, host.workroot)
-    await server._probe_child()
-    await server.pool.close()
+    try:
+        await server.probe()
+    finally:
+        await server.close()
     return host.report.to_dict()

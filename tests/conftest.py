@@ -6,6 +6,7 @@ special settings; `replay_url` / `service_url` are the shared session-wide insta
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -104,10 +105,31 @@ def start_replay() -> Iterator[StartReplay]:
 
 
 @pytest.fixture(scope="session")
-def start_service() -> Iterator[StartService]:
+def sandbox_socket() -> Iterator[str]:
+    """One sandbox server shared by the services under test (each would otherwise start its own)."""
+    sock_dir = tempfile.mkdtemp(prefix="tirsolve-sandbox-")
+    socket_path = os.path.join(sock_dir, "sandbox.sock")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "serve", "--socket", socket_path, "--timeout", "2"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+    )
+    assert server.stdout is not None
+    announce = server.stdout.readline()  # the server prints one JSON line once it is ready
+    if not json.loads(announce or b"{}").get("ready"):
+        server.kill()
+        raise RuntimeError(f"sandbox server did not start: {announce!r}")
+    yield socket_path
+    server.terminate()
+    server.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def start_service(sandbox_socket: str) -> Iterator[StartService]:
     procs: list[Proc] = []
 
-    def start(model_url: str, **settings: object) -> Proc:
+    def start(model_url: str, own_sandbox: bool = False, **settings: object) -> Proc:
+        """A service process; it shares the session's sandbox server unless `own_sandbox`."""
         port = free_port()
         env = {
             "TIRSOLVE_MODEL_BASE_URL": model_url,
@@ -115,6 +137,8 @@ def start_service() -> Iterator[StartService]:
             "TIRSOLVE_SANDBOX_TIMEOUT_S": "2",
             "TIRSOLVE_REQUEST_DEADLINE_S": "30",
         }
+        if not own_sandbox:
+            env["TIRSOLVE_SANDBOX_SOCKET"] = sandbox_socket
         env.update({f"TIRSOLVE_{k.upper()}": str(v) for k, v in settings.items()})
         base = f"http://127.0.0.1:{port}"
         proc = start_process(

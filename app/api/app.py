@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
 
 from fastapi import FastAPI
 
@@ -14,12 +13,13 @@ from app.api.errors import install_error_handlers
 from app.api.routes import health, homework, solve
 from app.api.sandbox_link import open_sandbox
 from app.config import Settings, get_settings
-from app.tir.loop import LoopLimits
+from app.tir.loop import LoopLimits, SessionFactory
 from app.tir.model_client import ModelClient, SamplingParams
 from app.tir.recorder import TrajectoryRecorder
 from app.tir.solver import Solver
+from app.tir.voting import Equivalence, normalized_equivalent
 
-__all__ = ["create_app"]
+__all__ = ["build_model_client", "build_solver", "create_app"]
 
 
 def build_model_client(settings: Settings) -> ModelClient:
@@ -38,7 +38,13 @@ def build_model_client(settings: Settings) -> ModelClient:
     )
 
 
-def build_solver(settings: Settings, client: ModelClient, sessions: Any) -> Solver:
+def build_solver(
+    settings: Settings,
+    client: ModelClient,
+    sessions: SessionFactory,
+    equivalent: Equivalence = normalized_equivalent,
+) -> Solver:
+    """The solver from settings; `equivalent` groups answers for voting (the grading checker fits here)."""
     return Solver(
         client,
         sessions,
@@ -57,6 +63,7 @@ def build_solver(settings: Settings, client: ModelClient, sessions: Any) -> Solv
         ),
         deadline_s=settings.request_deadline_s,
         max_concurrent=settings.max_concurrent_trajectories,
+        equivalent=equivalent,
         recorder=TrajectoryRecorder(settings.trajectory_log) if settings.trajectory_log else None,
     )
 

@@ -9,8 +9,7 @@ from typing import Any
 from app.config import Settings
 from app.tir.errors import SandboxUnavailable
 from app.tir.loop import CodeSession, RunResultLike, SessionFactory
-from sandbox.client import Sandbox
-from sandbox.errors import SandboxError
+from sandbox import Sandbox, SandboxError
 
 __all__ = ["open_sandbox"]
 

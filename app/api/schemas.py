@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.tir.solver import SolveRequest
 
@@ -38,6 +38,13 @@ class SolveBody(BaseModel):
         None, max_length=4_000, description="Replaces the mode's system prompt."
     )
     stream: bool = Field(False, description="Send Server-Sent Events while the trajectories grow.")
+
+    @field_validator("problem")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("problem must contain more than whitespace")
+        return value
 
     def to_request(self) -> SolveRequest:
         return SolveRequest(

@@ -6,7 +6,8 @@ The rules, in the order they are tried (see `numbers`, `normalize`, `extract` fo
 3. identical strings -> ``equal_string``;
 4. multiple choice: a reference letter A-E (bare, in parentheses or ``\\text{}``) is compared as a letter;
 5. text answers (names, words): compared ignoring case, spacing and ``\\text{}``;
-6. plain numbers: exact for integers and fractions, decimals by the digits written, percent as a value;
+6. plain numbers: exact for integers and fractions, decimals by the digits written, percent as a value (or
+   with the sign dropped like a unit, never a bare x100);
 7. everything else goes to math-verify (sets, intervals, tuples, matrices, equations, expressions), with exact
    comparison of closed-form numbers.
 `strict=True` also rejects answers not in simplest form (``2/4``, ``\\sqrt{8}``): ``not_simplified``.
@@ -23,14 +24,15 @@ import sympy
 
 from app.grading.extract import extract_answer
 from app.grading.normalize import normalize, unwrap_text
-from app.grading.numbers import PlainNumber, numbers_equal, parse_plain_number
+from app.grading.numbers import PlainNumber, numbers_equal, parse_plain_number, without_percent
 from app.grading.symbolic import exact_number, parse_math, symbolic_equal
 from app.grading.verdict import Verdict
 
 __all__ = ["check", "check_many"]
 
-_CHOICE = re.compile(r"^\(?\s*([A-Ea-e])\s*\)?$")
+_CHOICE = re.compile(r"^\(?\s*([A-Ea-e])\s*\)?$|^\(([A-E])\).+$")  # "C", "(c)", "(C) 12"
 _CHOICE_REFERENCE = re.compile(r"^(?:\(\s*[A-Ea-e]\s*\)|[A-E])$")
+_VOWEL = re.compile(r"[aeiouAEIOU]")
 _WORDS = re.compile(r"^[A-Za-z][A-Za-z '\-]*[A-Za-z]$")
 _MATH_WORDS = frozenset(
     {"sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp", "sqrt", "pi", "infty", "inf", "arcsin",
@@ -60,11 +62,10 @@ def check(reference: str, answer: str, *, strict: bool = False) -> Verdict:
         reason, message = _compare(ref, ans)
     except Exception as exc:  # a parser bug on odd input must not become a 500
         return Verdict(False, "error", f"comparison failed: {type(exc).__name__}", ref, ans)
-    if reason.startswith("equal") and strict and reason != "equal_string" and not _simplified(ans):
+    equal = reason.startswith("equal")
+    if equal and strict and not _simplified(ans):
         return Verdict(False, "not_simplified", "equal in value but not in simplest form", ref, ans)
-    if reason == "equal_string" and strict and not _simplified(ans):
-        return Verdict(False, "not_simplified", "the answer is not in simplest form", ref, ans)
-    return Verdict(reason.startswith("equal"), reason, message, ref, ans)
+    return Verdict(equal, reason, message, ref, ans)
 
 
 def check_many(pairs: Iterable[tuple[str, str]], *, strict: bool = False) -> list[Verdict]:
@@ -88,9 +89,13 @@ def _compare(ref: str, ans: str) -> tuple[str, str]:
 def _compare_choice(ref: str, ans: str) -> tuple[str, str]:
     ref_letter = _CHOICE.match(_squash(unwrap_text(ref)))
     ans_letter = _CHOICE.match(_squash(unwrap_text(ans)))
-    if ref_letter and ans_letter and ref_letter[1].upper() == ans_letter[1].upper():
-        return "equal_choice", f"same choice ({ref_letter[1].upper()})"
+    if ref_letter and ans_letter and _letter(ref_letter) == _letter(ans_letter):
+        return "equal_choice", f"same choice ({_letter(ref_letter)})"
     return "not_equal", "a different choice"
+
+
+def _letter(match: re.Match[str]) -> str:
+    return (match[1] or match[2]).upper()
 
 
 def _compare_text(ref: str, ans: str) -> tuple[str, str]:
@@ -104,6 +109,13 @@ def _compare_numbers(ref: PlainNumber, ans: PlainNumber) -> tuple[str, str]:
         return "equal_numeric", "equal values"
     if numbers_equal(ref.value, ans, ref.places):
         return "equal_decimal", "equal at the precision written"
+    if ref.percent != ans.percent:  # one side wrote the % sign, the other left it out like a unit
+        bare_ref, bare_ans = (
+            without_percent(ref) if ref.percent else ref,
+            without_percent(ans) if ans.percent else ans,
+        )
+        if bare_ref.value == bare_ans.value or numbers_equal(bare_ref.value, bare_ans, bare_ref.places):
+            return "equal_numeric", "equal as a percentage (the % sign is read as a unit)"
     return "not_equal", "different values"
 
 
@@ -142,7 +154,10 @@ def _is_text(ref: str) -> bool:
         return False
     words = re.findall(r"[A-Za-z]+", plain)
     wrapped = plain != ref.strip()
-    return (wrapped and len(plain) > 1) or any(len(w) >= 4 and w.lower() not in _MATH_WORDS for w in words)
+    # A word: 3+ letters with a vowel, not a function name ("odd", "Evelyn"; "xyz" and "sin" stay math).
+    return (wrapped and len(plain) > 1) or any(
+        len(w) >= 3 and _VOWEL.search(w) and w.lower() not in _MATH_WORDS for w in words
+    )
 
 
 def _text_key(s: str) -> str:

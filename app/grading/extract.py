@@ -2,7 +2,8 @@
 
 Order of precedence (first that applies wins):
 1. the content of the last ``\\boxed{...}`` (or ``\\fbox{...}``);
-2. the text after the last marker: "final answer is", "Answer:", "A:" (at a line start), "####";
+2. the text after the last marker: "final answer is", "the answer is", "Answer:", "A:" (at a line start),
+   "####";
 3. a bare answer: a single short line is taken whole;
 4. the last math expression of a worked solution: the last ``$...$``, ``\\(...\\)`` or ``\\[...\\]``
    segment, else the last number.
@@ -18,6 +19,7 @@ __all__ = ["extract_answer", "last_boxed"]
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _MARKERS = [
     re.compile(r"final answer\s*(?:is|:)\s*[:=]?\s*(.+)", re.IGNORECASE),
+    re.compile(r"\bthe answer is\s*[:=]?\s*(.+)", re.IGNORECASE),
     re.compile(r"^\s*(?:\**\s*)?answer\s*\**\s*[:：]\s*(.+)$", re.IGNORECASE | re.MULTILINE),
     re.compile(r"^\s*A\s*[:：]\s*(.+)$", re.MULTILINE),
     re.compile(r"####\s*(.+)"),

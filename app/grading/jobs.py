@@ -14,7 +14,8 @@ import logging
 from app.grading.keying import KeySolver
 from app.grading.models import HomeworkSet, ItemVerdict, JobInfo, Problem, ProblemKey, Submission
 from app.grading.pool import CheckerPool
-from app.grading.store import JobStore
+from app.grading.store import UNFINISHED, JobStore
+from app.grading.verdict import Verdict
 
 __all__ = ["HomeworkRunner"]
 
@@ -60,8 +61,7 @@ class HomeworkRunner:
         info = await asyncio.to_thread(self.store.info, job_id)
         if info is None:
             return None
-        if info.status in ("queued", "running"):
-            await asyncio.to_thread(self.store.set_status, job_id, "cancelled")
+        if await asyncio.to_thread(self.store.transition, job_id, "cancelled", UNFINISHED):
             task = self._tasks.get(job_id)
             if task is not None:
                 task.cancel()
@@ -91,27 +91,29 @@ class HomeworkRunner:
 
     async def _run(self, job_id: str) -> None:
         try:
-            if await asyncio.to_thread(self.store.status, job_id) not in ("queued", "running"):
+            # Compare-and-set transitions: a cancel that lands between two steps is never overwritten.
+            if not await asyncio.to_thread(self.store.transition, job_id, "running", UNFINISHED):
                 return
             homework = await asyncio.to_thread(self.store.homework, job_id)
-            await asyncio.to_thread(self.store.set_status, job_id, "running")
             keys = await self._key_problems(job_id, homework.problems)
             await self._check_submissions(job_id, homework, keys)
-            if await self._still_running(job_id):
-                await asyncio.to_thread(self.store.set_status, job_id, "completed")
+            await asyncio.to_thread(self.store.transition, job_id, "completed", ("running",))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.exception("homework job %s failed", job_id)
-            await asyncio.to_thread(self.store.set_status, job_id, "failed", f"{type(exc).__name__}: {exc}")
+            error = f"{type(exc).__name__}: {exc}"
+            await asyncio.to_thread(self.store.transition, job_id, "failed", ("running",), error)
 
     async def _key_problems(self, job_id: str, problems: list[Problem]) -> dict[str, ProblemKey]:
         keys = await asyncio.to_thread(self.store.keys, job_id)
-        missing = [p for p in problems if p.id not in keys]
-        new = await asyncio.gather(*(self._key(p) for p in missing))
-        for key in new:
-            await asyncio.to_thread(self.store.save_key, job_id, key)
-            keys[key.problem_id] = key
+
+        async def key_and_save(problem: Problem) -> None:
+            key = await self._key(problem)
+            await asyncio.to_thread(self.store.save_key, job_id, key)  # at once: a crash keeps it
+            keys[problem.id] = key
+
+        await asyncio.gather(*(key_and_save(p) for p in problems if p.id not in keys))
         return keys
 
     async def _key(self, problem: Problem) -> ProblemKey:
@@ -154,24 +156,19 @@ class HomeworkRunner:
 
     async def _grade(self, sub: Submission, key: ProblemKey, points: float, strict: bool) -> ItemVerdict:
         if key.answer is None:
-            verdict_fields = {"equivalent": False, "reason": "no_reference", "message": key.error or ""}
-            parsed = None
+            verdict = Verdict(False, "no_reference", key.error or "the problem has no answer key")
         else:
             verdict = await self.pool.check(key.answer, sub.answer, strict)
-            verdict_fields = {
-                "equivalent": verdict.equivalent,
-                "reason": verdict.reason,
-                "message": verdict.message,
-            }
-            parsed = verdict.answer_parsed
         return ItemVerdict(
             student=sub.student,
             problem_id=sub.problem_id,
             answer=sub.answer,
-            answer_parsed=parsed,
-            points=points if verdict_fields["equivalent"] else 0.0,
+            answer_parsed=verdict.answer_parsed,
+            equivalent=verdict.equivalent,
+            reason=verdict.reason,
+            message=verdict.message,
+            points=points if verdict.equivalent else 0.0,
             max_points=points,
-            **verdict_fields,
         )
 
     async def _still_running(self, job_id: str) -> bool:

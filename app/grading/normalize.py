@@ -9,7 +9,8 @@ Removed (documented homework rules):
 - degrees: ``^\\circ``, ``^{\\circ}``, ``\\circ``, ``°``, ``\\degree``, "degrees";
 - trailing units from `UNITS` after a number or a closing bracket, with an optional ``^2``/``^3``,
   bare or inside ``\\text{}``/``\\mbox{}``/``\\mathrm{}``. The list holds only words and multi-letter
-  abbreviations: single letters (m, g, s, h, ...) are never removed since they may be variables.
+  abbreviations: bare single letters (m, g, s, h, ...) are never removed since they may be variables;
+  any words inside ``\\text{}`` right after a number are removed (``5\\text{ m}``, ``12\\text{ apples}``).
 - a leading "x =" style assignment is kept: equations are compared by the checker, not stripped here.
 """
 
@@ -45,6 +46,10 @@ _CURRENCY = re.compile(r"\\\$|(?<!\\)\$|€|£|¥|\\euro")
 _LATEX_THOUSANDS = re.compile(r"(?<=\d)\{,\}(?=\d{3})")
 _PLAIN_THOUSANDS = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _UNIT_ALT = "|".join(sorted((re.escape(u) for u in UNITS), key=len, reverse=True))
+# Any words in \text{} right after a number are a unit, even one letter: "5\text{ m}", "12\text{ apples}".
+_TRAILING_TEXT_UNIT = re.compile(
+    r"(?<=[\d}])\s*\\(?:text|mbox|mathrm)\s*\{\s*[A-Za-z][A-Za-z .]*\}(?:\s*\^\s*\{?[23]\}?)?\s*$"
+)
 _TRAILING_UNIT = re.compile(
     rf"(?<=[\d}}\)\]\s])\s*(?:\\(?:text|mbox|mathrm)\s*\{{\s*(?:{_UNIT_ALT})\s*\}}|(?:{_UNIT_ALT}))"
     rf"(?:\s*\^\s*\{{?[23]\}}?)?\s*$"
@@ -67,7 +72,7 @@ def normalize(answer: str) -> str:
     s = _DEGREES.sub("", s)
     s = _CURRENCY.sub("", s)
     for _ in range(2):  # "5 \text{ cm}^2" and "10 square units" need two passes at most
-        stripped = _TRAILING_UNIT.sub("", s).strip()
+        stripped = _TRAILING_UNIT.sub("", _TRAILING_TEXT_UNIT.sub("", s)).strip()
         if stripped and stripped != s:
             s = stripped
     s = s.strip()

@@ -9,17 +9,19 @@ Rule for decimals (the "digits the student wrote" rule):
   ``0.3333`` and ``0.33333`` are 1/3, ``0.33`` and ``0.333`` are not;
 - a decimal *reference* is the key's own rounding: an answer with more places (or an exact value) is accepted
   when it rounds to the reference at the reference's number of places (key ``0.33``, answer ``1/3``).
-Percent: ``5\\%`` is the value 1/20 (so it equals 0.05); a bare 5 is 5, never 0.05 or 500.
+Percent: ``5\\%`` is the value 1/20, so it equals 0.05. The sign may also be dropped like a unit: ``5\\%``
+and a bare 5 are equal (a key of 20 for "what percentage ..." accepts ``20\\%``). Two bare numbers are never
+scaled: 5 is not 0.05 and not 500.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from math import gcd
 
-__all__ = ["MIN_SIGNIFICANT_DIGITS", "PlainNumber", "numbers_equal", "parse_plain_number"]
+__all__ = ["MIN_SIGNIFICANT_DIGITS", "PlainNumber", "numbers_equal", "parse_plain_number", "without_percent"]
 
 MIN_SIGNIFICANT_DIGITS = 4
 
@@ -42,6 +44,7 @@ class PlainNumber:
     places: int | None = None
     significant: int = 0
     reducible: bool = False  # a fraction not in lowest terms, e.g. 2/4 (strict mode rejects it)
+    percent: bool = False  # written with a % sign; `value` is already divided by 100
 
     @property
     def is_decimal(self) -> bool:
@@ -71,7 +74,7 @@ def _from_literal(sign: str, body: str, percent: bool, text: str) -> PlainNumber
     if percent:
         value /= 100
         places = places + 2 if places is not None else None
-    return PlainNumber(-value if sign == "-" else value, text, places, significant)
+    return PlainNumber(-value if sign == "-" else value, text, places, significant, percent=percent)
 
 
 def _from_fraction(sign: str, num: int, den: int, percent: bool, text: str) -> PlainNumber | None:
@@ -79,7 +82,13 @@ def _from_fraction(sign: str, num: int, den: int, percent: bool, text: str) -> P
         return None
     value = Fraction(num, den) / (100 if percent else 1)
     reducible = gcd(num, den) > 1 or den == 1
-    return PlainNumber(-value if sign == "-" else value, text, None, 0, reducible)
+    return PlainNumber(-value if sign == "-" else value, text, None, 0, reducible, percent)
+
+
+def without_percent(number: PlainNumber) -> PlainNumber:
+    """The number with its % sign dropped like a unit: ``5\\%`` read as 5."""
+    places = number.places - 2 if number.places is not None else None
+    return replace(number, value=number.value * 100, places=places, percent=False)
 
 
 def terminates(value: Fraction) -> bool:

@@ -11,24 +11,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import multiprocessing
 import multiprocessing.connection
 import resource
+import time
 from collections.abc import Iterable
 from typing import Any
 
+from app.grading.metrics import CHECK_SECONDS, CHECKS, WORKERS_REPLACED
 from app.grading.verdict import Verdict
 
 __all__ = ["CheckerPool"]
 
-_PRELOAD = ["app.grading.checker"]
+log = logging.getLogger(__name__)
+
+_PRELOAD = ["app.grading.warmup"]
 _START_TIMEOUT = 120.0
 
 
 def _worker_main(conn: multiprocessing.connection.Connection, memory_limit: int | None) -> None:
     if memory_limit:
         resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
-    from app.grading.checker import check  # preloaded by the forkserver: a cheap import
+    from app.grading.checker import check
+    from app.grading.warmup import warm_up  # a no-op in a worker forked from the warm forkserver
+
+    warm_up()
 
     conn.send("ready")
     while True:
@@ -122,22 +130,29 @@ class CheckerPool:
             raise RuntimeError("CheckerPool is closed")
         await self.start()
         assert self._idle is not None
-        worker = await self._idle.get()
+        try:
+            worker = await asyncio.wait_for(self._idle.get(), _START_TIMEOUT)
+        except TimeoutError:  # every worker failed to start: answer, never hang
+            return Verdict(False, "error", "no checker worker is available")
         healthy = False
+        started = time.perf_counter()
         try:
             worker.conn.send((str(reference), str(answer), bool(strict)))
             data = await worker.receive(self.timeout)
             healthy = True
-            return Verdict(**data)
+            verdict = Verdict(**data)
         except TimeoutError:
-            return Verdict(False, "timeout", f"the check took longer than {self.timeout:g} s and was stopped")
+            verdict = Verdict(False, "timeout", f"the check took over {self.timeout:g} s and was stopped")
         except (EOFError, OSError):
-            return Verdict(False, "error", "the checker worker died")
+            verdict = Verdict(False, "error", "the checker worker died")
         finally:
             if healthy:
                 self._idle.put_nowait(worker)
             else:  # also on cancellation: the worker may still be busy, so replace it
                 self._replace(worker)
+        CHECK_SECONDS.observe(time.perf_counter() - started)
+        CHECKS.labels(verdict.reason).inc()
+        return verdict
 
     async def check_many(self, pairs: Iterable[tuple[str, str]], strict: bool = False) -> list[Verdict]:
         """Verdicts for (reference, answer) pairs, in order, checked concurrently on the workers."""
@@ -172,12 +187,22 @@ class CheckerPool:
         assert self._idle is not None
         self._idle.put_nowait(worker)
 
+    async def _respawn(self) -> None:
+        for attempt in range(5):
+            try:
+                await self._spawn()
+                return
+            except Exception:
+                log.exception("starting a checker worker failed (attempt %d)", attempt + 1)
+                await asyncio.sleep(1.0)
+
     def _replace(self, worker: _Worker) -> None:
         self._all.discard(worker)
         worker.kill()
         if self._closed:
             return
         self.replaced += 1
-        task = asyncio.get_running_loop().create_task(self._spawn())
+        WORKERS_REPLACED.inc()
+        task = asyncio.get_running_loop().create_task(self._respawn())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from html import escape
 from typing import Literal
 
@@ -102,8 +103,8 @@ def _csv(report: Report) -> str:
             key = keys.get(item.problem_id)
             writer.writerow(
                 [
-                    _csv_safe(item.student), item.problem_id, _csv_safe(item.answer),
-                    _csv_safe(item.answer_parsed or ""), key.answer if key else "",
+                    _csv_safe(item.student), _csv_safe(item.problem_id), _csv_safe(item.answer),
+                    _csv_safe(item.answer_parsed or ""), _csv_safe(key.answer or "") if key else "",
                     f"{key.confidence:.3f}" if key else "", bool(key and key.needs_review), item.equivalent,
                     item.reason, item.message, item.points, item.max_points,
                 ]
@@ -112,16 +113,18 @@ def _csv(report: Report) -> str:
 
 
 def _csv_safe(value: str) -> str:
-    # Spreadsheets run cells starting with = + - @ as formulas; a leading quote keeps them text.
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") and not _is_number(value) else value
+    """Defuse spreadsheet formulas (``=HYPERLINK(...)``, ``-cmd|...``) with a leading quote.
+
+    Cells starting with ``=``, ``@``, tab or CR are always quoted; ``+``/``-`` only when a call, pipe or
+    reference follows, so ``-2, 1`` and ``-\\frac{2}{3}`` stay as the student wrote them.
+    """
+    first = value[:1]
+    if first in ("=", "@", "\t", "\r") or (first in ("+", "-") and _FORMULA_HINT.search(value)):
+        return "'" + value
+    return value
 
 
-def _is_number(value: str) -> bool:
-    try:
-        float(value)
-    except ValueError:
-        return False
-    return True
+_FORMULA_HINT = re.compile(r"[(|!=@;]")
 
 
 _STYLE = """

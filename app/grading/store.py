@@ -18,7 +18,7 @@ from pathlib import Path
 
 from app.grading.models import HomeworkSet, ItemVerdict, JobInfo, JobStatus, ProblemKey, Progress
 
-__all__ = ["JobStore", "SqliteJobStore"]
+__all__ = ["UNFINISHED", "JobStore", "SqliteJobStore"]
 
 UNFINISHED: tuple[JobStatus, ...] = ("queued", "running")
 
@@ -42,7 +42,10 @@ class JobStore(ABC):
     def status(self, job_id: str) -> JobStatus | None: ...
 
     @abstractmethod
-    def set_status(self, job_id: str, status: JobStatus, error: str | None = None) -> None: ...
+    def transition(
+        self, job_id: str, status: JobStatus, allowed_from: tuple[JobStatus, ...], error: str | None = None
+    ) -> bool:
+        """Set `status` only if the job is in one of `allowed_from` (atomically); True if it changed."""
 
     @abstractmethod
     def unfinished(self) -> list[str]: ...
@@ -154,12 +157,16 @@ class SqliteJobStore(JobStore):
             row = self._db.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return row["status"] if row else None
 
-    def set_status(self, job_id: str, status: JobStatus, error: str | None = None) -> None:
+    def transition(
+        self, job_id: str, status: JobStatus, allowed_from: tuple[JobStatus, ...], error: str | None = None
+    ) -> bool:
+        marks = ",".join("?" * len(allowed_from))
         with self._lock:
-            self._db.execute(
-                "UPDATE jobs SET status = ?, error = ?, updated_at = ? WHERE id = ?",
-                (status, error, time.time(), job_id),
+            cursor = self._db.execute(
+                f"UPDATE jobs SET status = ?, error = ?, updated_at = ? WHERE id = ? AND status IN ({marks})",
+                (status, error, time.time(), job_id, *allowed_from),
             )
+        return cursor.rowcount == 1
 
     def unfinished(self) -> list[str]:
         marks = ",".join("?" * len(UNFINISHED))

@@ -11,6 +11,7 @@ Our corrections around it:
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import sympy
@@ -33,12 +34,19 @@ _CONFIG = [
 _EXACT_PRECISION = 60
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_math(answer: str) -> sympy.Basic | sympy.MatrixBase | None:
-    """The sympy form of a normalized answer, or None when math-verify cannot parse it."""
+    """The sympy form of a normalized answer, or None when math-verify cannot parse it.
+
+    Cached: a homework job compares one key with many answers, and ANTLR parsing is most of a check's time.
+    sympy objects are immutable, so sharing them is safe.
+    """
     found = parse(f"${_brace_powers(answer)}$", _CONFIG, parsing_timeout=None)
     expr = next((x for x in found if not isinstance(x, str)), None)
     if expr is None:
         return None
+    if isinstance(expr, sympy.MatrixBase):
+        return sympy.ImmutableMatrix(expr)  # cached values must not be mutable
     if isinstance(expr, sympy.Basic):
         imaginary = {s: sympy.I for s in expr.free_symbols if getattr(s, "name", None) == "i"}
         if imaginary:
@@ -60,7 +68,41 @@ def symbolic_equal(reference: object, answer: object) -> bool:
     """Mathematical equivalence of two parsed answers (order: reference first)."""
     if exact_number(reference) and exact_number(answer):
         return _exact_equal(reference, answer)  # type: ignore[arg-type]
+    if _surely_different(reference, answer):
+        return False
     return verify(reference, answer, numeric_precision=_EXACT_PRECISION, timeout_seconds=None)
+
+
+def kind(expr: object) -> str:
+    """The shape of a parsed answer: matrix, interval, tuple, set, relation, number, expression or other."""
+    if isinstance(expr, sympy.MatrixBase):
+        return "matrix"
+    if isinstance(expr, (sympy.Interval, sympy.Union)):
+        return "interval"
+    if isinstance(expr, sympy.Tuple):
+        return "tuple"
+    if isinstance(expr, sympy.FiniteSet):
+        return "set"
+    if isinstance(expr, (sympy.core.relational.Relational, sympy.And, sympy.Or)):
+        return "relation"
+    if isinstance(expr, sympy.Expr):
+        return "number" if not expr.free_symbols else "expression"
+    return "other"
+
+
+# Shapes that can never be equivalent; math-verify would spend up to a second simplifying to find out.
+_DISJOINT = {
+    frozenset(pair)
+    for pair in [
+        ("matrix", "interval"), ("matrix", "tuple"), ("matrix", "number"), ("matrix", "expression"),
+        ("interval", "number"), ("interval", "expression"),
+        ("tuple", "number"), ("tuple", "expression"), ("number", "expression"),
+    ]
+}  # fmt: skip
+
+
+def _surely_different(a: object, b: object) -> bool:
+    return frozenset((kind(a), kind(b))) in _DISJOINT
 
 
 def _exact_equal(a: sympy.Expr, b: sympy.Expr) -> bool:

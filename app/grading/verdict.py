@@ -37,15 +37,3 @@ class Verdict:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Verdict:
-        return cls(**{k: data.get(k) for k in ("reference_parsed", "answer_parsed")}, **_core(data))
-
-
-def _core(data: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "equivalent": bool(data["equivalent"]),
-        "reason": str(data["reason"]),
-        "message": str(data.get("message") or ""),
-    }

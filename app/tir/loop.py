@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from app.tir.errors import SandboxUnavailable
-from app.tir.model_client import ModelClient, SamplingParams
+from app.tir.model_client import Completion, ModelClient, SamplingParams
 from app.tir.parsing import find_trailing_code_block, last_boxed, split_segments
 from app.tir.prompt import Conversation, render_chatml
 from app.tir.trace import Sample, Step
@@ -26,6 +27,8 @@ __all__ = [
 
 EventSink = Callable[[dict[str, Any]], Awaitable[None]]
 _MIN_NEW_TOKENS = 8  # below this a model call cannot say anything useful
+_SESSION_ENDING = frozenset({"timeout", "killed"})  # the sandbox ends a session's child on these
+_SAFETY_TOKENS = 16  # slack for estimates of fed-back text, so we never ask past the context
 _HOST_PATH = re.compile(r'File "(?:/[^"]*/)?([^"/]*)"')
 
 
@@ -56,8 +59,12 @@ class LoopLimits:
 
 
 def estimate_tokens(text: str) -> int:
-    """Fallback token count when the server sends no usage: ~3 chars per token errs on the safe side."""
-    return (len(text) + 2) // 3
+    """Token count for text the server has not counted yet (our fed-back output, or no usage sent).
+
+    Errs high: Qwen2.5 spells numbers digit by digit, so each digit is a token; other text ~3 chars each.
+    """
+    digits = sum(ch.isdigit() for ch in text)
+    return digits + (len(text) - digits + 2) // 3
 
 
 def _head_tail(text: str, limit: int) -> tuple[str, bool]:
@@ -85,14 +92,131 @@ def format_execution(result: RunResultLike, limits: LoopLimits) -> tuple[str, bo
     elif result.status == "output_limit":
         parts.append("... [output limit reached]")
     elif result.status == "killed":
-        parts.append("Error: execution was killed")
+        parts.append(_traceback_tail(result.error, 1) if result.error else "Error: execution was killed")
     text, cut = _head_tail("\n".join(parts), limits.output_max_chars)
     return text, cut or bool(result.truncated)
 
 
-async def _emit(sink: EventSink | None, event: dict[str, Any]) -> None:
-    if sink is not None:
-        await sink(event)
+class _Trajectory:
+    """State of one trajectory: the growing conversation, its sample record, token use, sandbox session."""
+
+    def __init__(
+        self,
+        client: ModelClient,
+        sessions: SessionFactory,
+        conv: Conversation,
+        params: SamplingParams,
+        limits: LoopLimits,
+        emit: EventSink | None,
+        index: int,
+    ) -> None:
+        self.client, self.sessions, self.conv = client, sessions, conv
+        self.params, self.limits, self.emit, self.index = params, limits, emit, index
+        self.sample = Sample(seed=params.seed)
+        self.used_tokens = estimate_tokens(render_chatml(conv))  # server counts replace this after a call
+        self.session: CodeSession | None = None
+        self._session_cm: contextlib.AbstractAsyncContextManager[CodeSession] | None = None
+
+    async def _emit(self, event: dict[str, Any]) -> None:
+        if self.emit is not None:
+            await self.emit({**event, "sample": self.index})
+
+    async def _on_delta(self, piece: str) -> None:
+        await self._emit({"event": "text", "delta": piece})
+
+    async def generate(self, budget: int) -> Completion:
+        """One model call; the new text joins the conversation and the steps."""
+        comp = await self.client.complete(
+            self.conv,
+            self.params.with_max_tokens(min(self.params.max_tokens, budget)),
+            self._on_delta if self.emit else None,
+        )
+        self.conv = self.conv.extended(comp.text)
+        usage = self.sample.usage
+        usage.calls += 1
+        self.sample.timing.llm += comp.duration_ms
+        completion_tokens = comp.completion_tokens or estimate_tokens(comp.text)
+        usage.completion_tokens += completion_tokens
+        usage.prompt_tokens = comp.prompt_tokens if comp.prompt_tokens is not None else self.used_tokens
+        self.used_tokens = usage.prompt_tokens + completion_tokens
+        return comp
+
+    async def _session(self) -> CodeSession:
+        if self.session is None:
+            opened = time.perf_counter()
+            cm = self.sessions()
+            try:
+                self.session = await cm.__aenter__()
+            except OSError as exc:
+                raise SandboxUnavailable(f"sandbox unavailable: {exc}") from exc
+            self._session_cm = cm
+            self.sample.timing.sandbox += (time.perf_counter() - opened) * 1000  # forking the child
+        return self.session
+
+    async def _close_session(self) -> None:
+        cm, self._session_cm, self.session = self._session_cm, None, None
+        if cm is not None:
+            closing = time.perf_counter()
+            await cm.__aexit__(None, None, None)
+            self.sample.timing.sandbox += (time.perf_counter() - closing) * 1000
+
+    async def execute(self, code: str) -> bool:
+        """Run a block in the trajectory's session and feed the output back; True if it failed."""
+        session = await self._session()
+        started = time.perf_counter()
+        try:
+            result = await session.run(code, timeout=self.limits.exec_timeout_s)
+        except OSError as exc:
+            raise SandboxUnavailable(f"sandbox failed: {exc}") from exc
+        # wall time as we saw it (queueing and IPC included); the step keeps the execution time
+        self.sample.timing.sandbox += (time.perf_counter() - started) * 1000
+        if result.status in _SESSION_ENDING:
+            await self._close_session()  # its interpreter is gone: the next block starts a fresh one
+        self.sample.rounds += 1
+        output, truncated = format_execution(result, self.limits)
+        self.sample.steps.append(Step("output", output, result.status, result.duration_ms, truncated))
+        await self._emit(
+            {"event": "output", "output": output, "status": result.status, "duration_ms": result.duration_ms}
+        )
+        fed_back = ("" if self.conv.assistant.endswith("\n") else "\n") + f"```output\n{output}\n```\n"
+        self.conv = self.conv.extended(fed_back)
+        self.used_tokens += estimate_tokens(fed_back)
+        return result.status != "ok"
+
+    async def run(self) -> Sample:
+        sample, last_failed = self.sample, False
+        try:
+            while True:
+                budget = self.limits.context_length - self.used_tokens - _SAFETY_TOKENS
+                if budget < _MIN_NEW_TOKENS:
+                    sample.finish = "length"
+                    break
+                comp = await self.generate(budget)
+                segments = split_segments(comp.text)
+                for seg in segments:
+                    sample.steps.append(Step(seg.type, seg.content))
+                    if seg.type == "code":
+                        await self._emit({"event": "code", "code": seg.content})
+                # the answer lives in prose: a \boxed{} printed by code or written inside it does not count
+                answer = last_boxed("\n".join(s.content for s in segments if s.type == "text"))
+                block = find_trailing_code_block(comp.text)
+                if answer:
+                    sample.answer, sample.finish, sample.answer_after_error = answer, "answered", last_failed
+                    break
+                if comp.finish_reason == "length":
+                    sample.finish = "length"
+                    break
+                if block is None:
+                    sample.finish = "stop_no_answer"
+                    break
+                if sample.rounds >= self.limits.max_rounds:
+                    sample.finish = "max_rounds"
+                    break
+                last_failed = await self.execute(block.code)
+        finally:
+            await self._close_session()
+        sample.text = self.conv.assistant
+        return sample
 
 
 async def run_trajectory(
@@ -105,81 +229,10 @@ async def run_trajectory(
     emit: EventSink | None = None,
     index: int = 0,
 ) -> Sample:
-    """Run one trajectory to its end; model and sandbox failures propagate as `SolveError`s."""
-    sample = Sample(seed=params.seed)
-    used_tokens = estimate_tokens(render_chatml(conv))  # replaced by server counts once we have them
-    last_failed = False
-    async with contextlib.AsyncExitStack() as stack:
-        session: CodeSession | None = None
-        while True:
-            budget = limits.context_length - used_tokens
-            if budget < _MIN_NEW_TOKENS:
-                sample.finish = "length"
-                break
+    """Run one trajectory to its end; model and sandbox failures propagate as `SolveError`s.
 
-            async def on_delta(piece: str) -> None:
-                await _emit(emit, {"event": "text", "sample": index, "delta": piece})
-
-            comp = await client.complete(
-                conv, params.with_max_tokens(min(params.max_tokens, budget)), on_delta if emit else None
-            )
-            conv = conv.extended(comp.text)
-            sample.usage.calls += 1
-            sample.timing.llm += comp.duration_ms
-            completion_tokens = comp.completion_tokens or estimate_tokens(comp.text)
-            sample.usage.completion_tokens += completion_tokens
-            if comp.prompt_tokens is not None:
-                sample.usage.prompt_tokens = comp.prompt_tokens
-                used_tokens = comp.prompt_tokens + completion_tokens
-            else:
-                sample.usage.prompt_tokens = used_tokens
-                used_tokens += completion_tokens
-            for seg in split_segments(comp.text):
-                sample.steps.append(Step(seg.type, seg.content))
-                if seg.type == "code":
-                    await _emit(emit, {"event": "code", "sample": index, "code": seg.content})
-
-            answer = last_boxed(comp.text)
-            if answer:
-                sample.answer, sample.finish, sample.answer_after_error = answer, "answered", last_failed
-                break
-            if comp.finish_reason == "length":
-                sample.finish = "length"
-                break
-            block = find_trailing_code_block(comp.text)
-            if block is None:
-                sample.finish = "stop_no_answer"
-                break
-            if sample.rounds >= limits.max_rounds:
-                sample.finish = "max_rounds"
-                break
-
-            if session is None:
-                try:
-                    session = await stack.enter_async_context(sessions())
-                except OSError as exc:
-                    raise SandboxUnavailable(f"sandbox unavailable: {exc}") from exc
-            try:
-                result = await session.run(block.code, timeout=limits.exec_timeout_s)
-            except OSError as exc:
-                raise SandboxUnavailable(f"sandbox failed: {exc}") from exc
-            sample.rounds += 1
-            sample.timing.sandbox += result.duration_ms
-            last_failed = result.status != "ok"
-            output, truncated = format_execution(result, limits)
-            sample.steps.append(Step("output", output, result.status, result.duration_ms, truncated))
-            await _emit(
-                emit,
-                {
-                    "event": "output",
-                    "sample": index,
-                    "output": output,
-                    "status": result.status,
-                    "duration_ms": result.duration_ms,
-                },
-            )
-            fed_back = ("" if comp.text.endswith("\n") else "\n") + f"```output\n{output}\n```\n"
-            conv = conv.extended(fed_back)
-            used_tokens += estimate_tokens(fed_back)
-    sample.text = conv.assistant
-    return sample
+    Generate until a stop; a trailing closed ```python block (and no boxed answer) runs in the
+    trajectory's sandbox session, its output goes back as a ```output block, and generation continues.
+    Ends at a boxed answer, `max_rounds` executions, the context budget, or the end of text.
+    """
+    return await _Trajectory(client, sessions, conv, params, limits, emit, index).run()

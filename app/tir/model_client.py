@@ -62,16 +62,13 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
-def _cut_at_stop(text: str) -> tuple[str, bool]:
-    """Cut at the first stop string; True when one was found (server ignored or echoed it)."""
-    cut = min((i for s in STOP_STRINGS if (i := text.find(s)) >= 0), default=-1)
-    return (text[:cut], True) if cut >= 0 else (text, False)
+_STOP_PREFIXES = frozenset(s[:n] for s in STOP_STRINGS for n in range(1, len(s)))
 
 
 def _held_back(text: str) -> int:
-    """Length of a tail that could be the start of a stop string (not safe to emit yet)."""
+    """Length of the longest tail that could be the start of a stop string (not safe to emit yet)."""
     for n in range(min(len(text), max(map(len, STOP_STRINGS)) - 1), 0, -1):
-        if any(s.startswith(text[-n:]) for s in STOP_STRINGS):
+        if text[-n:] in _STOP_PREFIXES:
             return n
     return 0
 
@@ -85,39 +82,71 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 class _TextAssembler:
-    """Accumulates streamed text: strips an echoed prefill, stops at stop strings, emits safe deltas."""
+    """Accumulates streamed text: strips an echoed prefill, stops at stop strings, emits safe deltas.
+
+    Work per piece is proportional to the piece (only the new tail is scanned for stop strings).
+    """
+
+    _LONGEST_STOP = max(map(len, STOP_STRINGS))
 
     def __init__(self, prefill: str, sink: DeltaSink | None) -> None:
         self._prefill = prefill
         self._sink = sink
         self._raw = ""
-        self._emitted = 0
-        self.stopped = False
+        self._start: int | None = None if prefill else 0  # where new text begins (after an echo)
+        self._scanned = 0  # raw offset up to which stop strings were searched
+        self._stop_at: int | None = None
+        self._emitted = 0  # chars of text already handed to the sink
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop_at is not None
+
+    def _decide_start(self, final: bool) -> None:
+        # llama.cpp echoes the prefilled assistant text; until we have seen as much as the prefill
+        # (or the text diverges from it) we cannot tell an echo from new text.
+        raw, prefill = self._raw, self._prefill
+        if len(raw) >= len(prefill) or final:
+            self._start = len(prefill) if raw.startswith(prefill) else 0
+        elif not prefill.startswith(raw):
+            self._start = 0
+
+    def _scan(self) -> None:
+        assert self._start is not None
+        begin = max(self._start, self._scanned - self._LONGEST_STOP + 1)
+        hits = [i for stop in STOP_STRINGS if (i := self._raw.find(stop, begin)) >= 0]
+        if hits:
+            self._stop_at = min(hits)
+        self._scanned = len(self._raw)
+
+    def _end(self) -> int:
+        return self._stop_at if self._stop_at is not None else len(self._raw)
 
     @property
     def text(self) -> str:
-        raw = self._raw
-        if self._prefill and raw.startswith(self._prefill):
-            raw = raw[len(self._prefill) :]  # llama.cpp echoes the prefilled assistant text
-        return _cut_at_stop(raw)[0]
-
-    def _undecided(self) -> bool:
-        # While what we have is still a prefix of the prefill, it may be an echo: emit nothing yet.
-        return bool(self._prefill) and self._prefill.startswith(self._raw)
+        if self._start is None:
+            self._decide_start(final=True)
+            self._scan()
+        assert self._start is not None
+        return self._raw[self._start : self._end()]
 
     async def feed(self, piece: str) -> None:
+        if self.stopped:
+            return
         self._raw += piece
         if len(self._raw) > _MAX_TEXT_CHARS:
             raise ModelBadResponse("model server sent more text than any continuation can hold")
-        if self._undecided():
-            return
-        raw = self._raw
-        if self._prefill and raw.startswith(self._prefill):
-            raw = raw[len(self._prefill) :]
-        text, self.stopped = _cut_at_stop(raw)
-        safe = len(text) if self.stopped else len(text) - _held_back(text)
+        if self._start is None:
+            self._decide_start(final=False)
+            if self._start is None:
+                return
+        self._scan()
+        end = self._end()
+        if not self.stopped:
+            end -= _held_back(self._raw[max(self._start, end - self._LONGEST_STOP) : end])
+        safe = end - self._start
         if self._sink is not None and safe > self._emitted:
-            await self._sink(text[self._emitted : safe])
+            await self._sink(self._raw[self._start + self._emitted : self._start + safe])
         self._emitted = max(self._emitted, safe)
 
     async def flush(self) -> None:
@@ -205,7 +234,12 @@ class ModelClient:
         if self.stream:
             body["stream_options"] = {"include_usage": True}
         if self.mode == "chat":
-            body.update(messages=conv.messages(), continue_final_message=True, add_generation_prompt=False)
+            if conv.assistant:
+                body.update(
+                    messages=conv.messages(), continue_final_message=True, add_generation_prompt=False
+                )
+            else:  # first round: an empty prefill would render a closed assistant turn in some templates
+                body.update(messages=conv.messages()[:2], add_generation_prompt=True)
             return "/chat/completions", body
         body["prompt"] = render_chatml(conv)
         return "/completions", body

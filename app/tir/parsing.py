@@ -62,15 +62,18 @@ def find_trailing_code_block(text: str) -> CodeBlock | None:
 
 
 def split_segments(text: str) -> list[Segment]:
-    """Split model text into prose and closed python blocks, in order (unclosed code stays prose)."""
+    """Split model text into prose and closed python blocks, in order (unclosed code stays prose).
+
+    Whitespace-only prose between blocks is dropped: it carries nothing a reader of the steps needs.
+    """
     segments: list[Segment] = []
     pos = 0
     for block in _closed_blocks(text):
-        if block.start > pos:
+        if text[pos : block.start].strip():
             segments.append(Segment("text", text[pos : block.start]))
         segments.append(Segment("code", block.code))
         pos = block.end
-    if pos < len(text):
+    if text[pos:].strip():
         segments.append(Segment("text", text[pos:]))
     return segments
 

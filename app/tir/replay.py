@@ -27,12 +27,12 @@ __all__ = [
     "token_ends",
 ]
 
-_TOKEN = re.compile(r"\w+|[^\w\s]")
+_TOKEN = re.compile(r"\w+|[^\w\s]+")
 _OUTPUT_END = re.compile(r"\n```[ \t]*(?:\n|$)")
 
 
 def count_tokens(text: str) -> int:
-    """Replay's stand-in for a tokenizer: words and single punctuation marks (close to BPE counts)."""
+    """Replay's stand-in for a tokenizer: words and runs of punctuation (close to BPE counts)."""
     return len(_TOKEN.findall(text))
 
 

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -34,6 +35,7 @@ class ReplayOptions:
     context_length: int | None = None  # refuse prompt + max_tokens beyond this, as vLLM does
     echo_prefill: bool = False  # chat mode: repeat the assistant prefill, as llama.cpp server does
     return_stop: bool = False  # append the matched stop string, as servers with include_stop_str do
+    request_log: Path | None = None  # append every completion request body as a JSON line (tests)
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -79,6 +81,9 @@ def create_replay_app(book: ReplayBook, options: ReplayOptions | None = None) ->
             return _error(400, "request body is not JSON")
         if not isinstance(body, dict):
             return _error(400, "request body must be a JSON object")
+        if opts.request_log is not None:
+            with opts.request_log.open("a", encoding="utf-8") as f:
+                f.write(json.dumps({"path": request.url.path, **body}) + "\n")
         turn = _turn_of(body, chat)
         if turn is None:
             return _error(400, "missing 'messages'" if chat else "missing 'prompt' (a string)")

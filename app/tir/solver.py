@@ -65,6 +65,13 @@ class Solver:
             seed=(d.seed if req.seed is None else req.seed) + index,
         )
 
+    def _limits_for(self, req: SolveRequest) -> LoopLimits:
+        if req.mode == "cot":
+            return replace(self.limits, max_rounds=0)  # CoT: code is prose, never run
+        if req.max_rounds is not None:
+            return replace(self.limits, max_rounds=req.max_rounds)
+        return self.limits
+
     async def _one(
         self, req: SolveRequest, conv: Conversation, limits: LoopLimits, index: int, emit: EventSink | None
     ) -> Sample | SolveError:
@@ -87,22 +94,18 @@ class Solver:
         started = time.perf_counter()
         system = system_prompt_for(req.mode, req.system_prompt)
         conv = Conversation(system=system, user=req.problem)
-        limits = self.limits
-        if req.max_rounds is not None:
-            limits = replace(limits, max_rounds=req.max_rounds)
-        if req.mode == "cot":
-            limits = replace(limits, max_rounds=0)  # CoT: code is prose, never run
+        limits = self._limits_for(req)
         try:
             async with asyncio.timeout(self.deadline_s):
                 outcomes = await asyncio.gather(
                     *(self._one(req, conv, limits, i, emit) for i in range(req.samples))
                 )
+                samples = [_sample_or_error(o, self._params(req, i).seed) for i, o in enumerate(outcomes)]
+                if all(isinstance(o, SolveError) for o in outcomes):
+                    raise next(o for o in outcomes if isinstance(o, SolveError))
+                outcome = await vote([s.answer for s in samples], self.equivalent)
         except TimeoutError:
             raise DeadlineExceeded(f"the solve did not finish within {self.deadline_s:g} s") from None
-        samples = [_sample_or_error(o, self._params(req, i).seed) for i, o in enumerate(outcomes)]
-        if all(isinstance(o, SolveError) for o in outcomes):
-            raise next(o for o in outcomes if isinstance(o, SolveError))
-        outcome = await vote([s.answer for s in samples], self.equivalent)
         timing = Timing()
         for s in samples:
             timing.add(s.timing)

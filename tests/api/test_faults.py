@@ -72,7 +72,8 @@ def test_healthy_faulty_server_answers(faulty, faulty_service):
 
 
 def test_connection_refused_gives_503(start_service):
-    dead = start_service(f"http://127.0.0.1:{free_port()}/v1", **FAULT_SETTINGS)
+    # this service starts its own sandbox server (the default outside tests)
+    dead = start_service(f"http://127.0.0.1:{free_port()}/v1", own_sandbox=True, **FAULT_SETTINGS)
     r, elapsed = solve(dead)
     assert_error(r, 503, "model_unavailable", "unreachable")
     assert elapsed < DEADLINE_S

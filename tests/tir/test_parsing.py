@@ -25,9 +25,9 @@ def test_trailing_code_block_only_when_nothing_follows():
     assert find_trailing_code_block("```python\nx = 1\n") is None  # never closed
 
 
-def test_split_segments_keeps_order_and_every_byte_of_prose():
+def test_split_segments_keeps_order_and_drops_blank_prose():
     text = "Intro.\n```python\na = 2\n```\nMiddle.\n```python\nprint(a)\n```\n"
     segs = split_segments(text)
-    assert [s.type for s in segs] == ["text", "code", "text", "code", "text"]
+    assert [s.type for s in segs] == ["text", "code", "text", "code"]
     assert segs[1].content == "a = 2" and segs[3].content == "print(a)"
     assert segs[0].content == "Intro.\n"

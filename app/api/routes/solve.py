@@ -43,7 +43,8 @@ async def _event_stream(solver: Solver, body: SolveBody) -> AsyncIterator[str]:
     async def run() -> None:
         try:
             result = await solver.solve(body.to_request(), emit=emit)
-            queue.put_nowait(("final", result.to_dict()))
+            final = SolveResponse.model_validate(result.to_dict()).model_dump(mode="json")
+            queue.put_nowait(("final", final))
         except SolveError as exc:
             error = {"code": exc.code, "message": exc.message, "status": exc.status_code}
             queue.put_nowait(("error", {"error": error}))
@@ -71,7 +72,13 @@ async def _event_stream(solver: Solver, body: SolveBody) -> AsyncIterator[str]:
     },
 )
 async def solve(body: SolveBody, request: Request) -> Any:
-    """Solve a math problem with tool-integrated reasoning; `samples > 1` votes over trajectories."""
+    """Solve a math problem with tool-integrated reasoning; `samples > 1` votes over trajectories.
+
+    With `stream: true` (or `Accept: text/event-stream`) the answer is Server-Sent Events, each tagged
+    with its `sample` index: `text` (`delta`), `code` (`code`), `output` (`output`, `status`,
+    `duration_ms`), `sample` (`answer`, `finish`), then `final` (the JSON body below) or `error`
+    (`{error: {code, message, status}}`).
+    """
     solver: Solver = request.app.state.solver
     limit = request.app.state.settings.max_samples
     if body.samples > limit:

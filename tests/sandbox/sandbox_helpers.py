@@ -1,0 +1,26 @@
+"""Helpers shared by the sandbox tests (a uniquely named module: tests/ has no packages)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SECRET = "sandbox-test-secret-7f3a"
+
+
+def uid_processes(low: int, high: int) -> list[tuple[int, int, int]]:
+    """(pid, ppid, uid) of every process whose real uid lies in [low, high]."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            status = Path(f"/proc/{entry}/status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        uid = int(fields["Uid"].split()[0])
+        if low <= uid <= high:
+            found.append((int(entry), int(fields["PPid"]), uid))
+    return found

@@ -1,0 +1,421 @@
+"""Hostile code: each case asserts that the sandbox contains it (the issue's list, and more).
+
+Tests run in file order against one module-scoped server; the last test checks that no process of a
+sandbox uid outlived the suite and that an ordinary sympy run still works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import stat
+import time
+from pathlib import Path
+
+import pytest
+from sandbox_helpers import PROJECT_ROOT, SECRET, uid_processes
+
+from sandbox import RunResult, Sandbox
+
+# One event loop for the module-scoped servers and the tests that use them.
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+DENIED = ("PermissionError", "Operation not permitted")
+
+
+def assert_denied(result: RunResult) -> None:
+    assert result.status == "error", result
+    assert any(marker in result.error for marker in DENIED), result.error
+
+
+# --- network ---
+
+
+async def test_tcp_to_loopback_listener_is_refused(sandbox: Sandbox) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.3)
+    port = listener.getsockname()[1]
+    code = (
+        f"import socket\ns = socket.create_connection(('127.0.0.1', {port}), timeout=2)\nprint('connected')"
+    )
+    result = await sandbox.run(code)
+    assert_denied(result)
+    assert "connected" not in result.stdout
+    with pytest.raises(TimeoutError):
+        listener.accept()  # nothing reached the listener
+    listener.close()
+
+
+async def test_udp_to_loopback_is_refused(sandbox: Sandbox) -> None:
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(0.3)
+    port = receiver.getsockname()[1]
+    code = (
+        "import socket\n"
+        f"socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'leak', ('127.0.0.1', {port}))"
+    )
+    assert_denied(await sandbox.run(code))
+    with pytest.raises(TimeoutError):
+        receiver.recvfrom(16)
+    receiver.close()
+
+
+async def test_tcp_to_external_address_is_refused(sandbox: Sandbox) -> None:
+    code = "import socket\nsocket.create_connection(('1.1.1.1', 53), timeout=2)"
+    assert_denied(await sandbox.run(code))
+
+
+async def test_unix_socket_on_disk_is_unreachable(sandbox: Sandbox, tmp_path) -> None:
+    path = tmp_path / "listener.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    os.chmod(path, 0o777)
+    os.chmod(tmp_path, 0o755)
+    listener.listen()
+    listener.settimeout(0.3)
+    code = f"import socket\ns = socket.socket(socket.AF_UNIX)\ns.connect({str(path)!r})\nprint('connected')"
+    result = await sandbox.run(code)
+    assert result.status == "error" and "connected" not in result.stdout
+    with pytest.raises(TimeoutError):
+        listener.accept()
+    listener.close()
+
+
+async def test_the_sandbox_server_socket_is_unreachable(sandbox: Sandbox) -> None:
+    code = (
+        "import socket, struct, json\n"
+        "s = socket.socket(socket.AF_UNIX)\n"
+        f"s.connect({sandbox.socket_path!r})\n"
+        "print('connected')"
+    )
+    result = await sandbox.run(code)
+    assert result.status == "error" and "connected" not in result.stdout
+
+
+async def test_socketpair_and_raw_socket_syscall_are_denied(sandbox: Sandbox) -> None:
+    code = (
+        "import ctypes, socket\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "print(libc.syscall(41, 2, 1, 0), ctypes.get_errno())\n"  # socket(AF_INET, SOCK_STREAM)
+        "print(libc.syscall(41, 16, 3, 0), ctypes.get_errno())\n"  # socket(AF_NETLINK, SOCK_RAW)
+        "socket.socketpair()\n"
+    )
+    result = await sandbox.run(code)
+    assert result.stdout == "-1 1\n-1 1\n"
+    assert_denied(result)
+
+
+# --- secrets ---
+
+
+async def test_environment_holds_no_secrets(sandbox: Sandbox) -> None:
+    assert os.environ["SANDBOX_TEST_SECRET"] == SECRET
+    result = await sandbox.run("import os\nprint(dict(os.environ))")
+    assert result.ok
+    assert SECRET not in result.stdout and "SANDBOX_TEST_SECRET" not in result.stdout
+
+
+async def test_parent_environ_is_unreadable(sandbox: Sandbox) -> None:
+    result = await sandbox.run("import os\nprint(open(f'/proc/{os.getppid()}/environ', 'rb').read())")
+    assert result.status == "error" and SECRET not in result.stdout
+    assert "FileNotFoundError" in result.error or "PermissionError" in result.error
+
+
+async def test_init_environ_and_other_processes_are_hidden(sandbox: Sandbox) -> None:
+    code = (
+        "import os\npids = [p for p in os.listdir('/proc') if p.isdigit()]\n"
+        "print(len(pids))\nopen('/proc/1/environ').read()"
+    )
+    result = await sandbox.run(code)
+    assert result.stdout == "1\n"  # only itself
+    assert result.status == "error" and "FileNotFoundError" in result.error
+
+
+async def test_root_only_file_is_unreadable(sandbox: Sandbox, tmp_path) -> None:
+    secret_file = tmp_path / "root-only.txt"
+    secret_file.write_text(SECRET)
+    secret_file.chmod(0o600)
+    for code in (f"print(open({str(secret_file)!r}).read())", "print(open('/etc/shadow').read())"):
+        result = await sandbox.run(code)
+        assert result.status == "error" and SECRET not in result.stdout
+        assert "FileNotFoundError" in result.error or "PermissionError" in result.error
+
+
+async def test_project_and_data_directories_are_masked(sandbox: Sandbox) -> None:
+    targets = [
+        str(PROJECT_ROOT / "pyproject.toml"),
+        str(PROJECT_ROOT.parent / "shared" / "data" / "README.md"),
+    ]
+    code = (
+        f"import os\nfor t in {targets!r}:\n    print(os.path.exists(t))\n"
+        "print(sorted(os.listdir('/root')) if os.path.isdir('/root') else [])"
+    )
+    result = await sandbox.run(code)
+    assert result.ok, result
+    project, data, root = result.stdout.splitlines()
+    assert project == "False" and data == "False"
+    assert root in ("[]", "['.pyenv']")  # at most the interpreter's own directory, nothing else of /root
+
+
+async def test_sandbox_package_is_not_importable_from_the_project(sandbox: Sandbox) -> None:
+    result = await sandbox.run("import app.config")
+    assert result.status == "error" and "ModuleNotFoundError" in result.error
+
+
+async def test_traceback_has_no_host_paths(sandbox: Sandbox) -> None:
+    result = await sandbox.run("from sympy import sympify\nsympify('x +* 2')")
+    assert result.status == "error"
+    assert '<cell>", line 2' in result.error
+    for host_path in ("/root/", "/work/", ".venv", "site-packages", "/usr/lib/python"):
+        assert host_path not in result.error, result.error
+    assert "<sympy>/" in result.error
+
+
+# --- processes ---
+
+
+async def test_os_system_is_denied(sandbox: Sandbox) -> None:
+    result = await sandbox.run("import os\nprint(os.system('echo pwned'))")
+    assert "pwned" not in result.stdout
+    assert result.status == "error" or result.stdout.strip() != "0"
+
+
+async def test_subprocess_is_denied(sandbox: Sandbox) -> None:
+    assert_denied(await sandbox.run("import subprocess\nprint(subprocess.check_output(['id']))"))
+
+
+async def test_fork_bomb_is_contained(sandbox: Sandbox) -> None:
+    result = await sandbox.run("import os\nwhile True:\n    os.fork()", timeout=3)
+    assert_denied(result)
+    assert result.duration_ms < 2000
+
+
+async def test_double_fork_daemon_does_not_outlive_the_run(sandbox: Sandbox) -> None:
+    code = (
+        "import os, ctypes\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "print(libc.syscall(57), ctypes.get_errno())\n"  # raw fork
+        "print(libc.syscall(56, 17, 0, 0, 0, 0), ctypes.get_errno())\n"  # raw clone(SIGCHLD)
+        "if os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        import time; time.sleep(600)\n"
+    )
+    result = await sandbox.run(code)
+    assert result.stdout == "-1 1\n-1 1\n"
+    assert_denied(result)
+    await asyncio.sleep(0.2)
+    info = await sandbox.ping()
+    low, high = info["uids"]
+    for _pid, ppid, _uid in uid_processes(low, high):
+        assert ppid == info["pid"], "a sandbox process is not a direct child of the server"
+
+
+async def test_killing_the_parent_fails_and_server_survives(sandbox: Sandbox) -> None:
+    result = await sandbox.run(
+        "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nos.kill(1, signal.SIGKILL)"
+    )
+    assert_denied(result)
+    assert (await sandbox.ping())["pong"] is True
+
+
+async def test_ptrace_of_the_parent_fails_and_server_survives(sandbox: Sandbox) -> None:
+    code = (
+        "import ctypes, os\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "print(libc.ptrace(16, os.getppid(), 0, 0), ctypes.get_errno())\n"  # PTRACE_ATTACH
+        "print(libc.ptrace(0x4206, os.getppid(), 0, 0), ctypes.get_errno())\n"  # PTRACE_SEIZE
+    )
+    result = await sandbox.run(code)
+    assert result.stdout == "-1 1\n-1 1\n"
+    info = await sandbox.ping()
+    status = await asyncio.to_thread(Path(f"/proc/{info['pid']}/status").read_text)
+    assert "TracerPid:\t0" in status
+    assert (await sandbox.run("print(1)")).stdout == "1\n"
+
+
+async def test_os_exit_kills_only_that_child(sandbox: Sandbox) -> None:
+    result = await sandbox.run("import os\nprint('bye', flush=True)\nos._exit(3)")
+    assert result.status == "killed" and "status 3" in result.error
+    assert result.stdout == "bye\n"
+    assert (await sandbox.run("print(6 * 7)")).stdout == "42\n"
+
+
+async def test_forged_frames_on_the_control_channel_are_contained(sandbox: Sandbox) -> None:
+    for payload in (
+        "struct.pack('>I', 10) + b'not json!!'",
+        "struct.pack('>I', 2**31)",
+        "b'\\x00\\x00\\x00\\x02{}'",
+    ):
+        code = f"import os, struct, time\nos.write(3, {payload})\ntime.sleep(2)"
+        result = await sandbox.run(code, timeout=5)
+        assert result.status == "killed" and "malformed reply" in result.error, result
+    assert (await sandbox.run("print('healthy')")).stdout == "healthy\n"
+
+
+async def test_signal_to_self_and_sys_exit_are_harmless(sandbox: Sandbox) -> None:
+    result = await sandbox.run("import sys\nprint('done')\nsys.exit(0)")
+    assert result.status == "ok" and result.stdout == "done\n"
+    result = await sandbox.run("import sys\nsys.exit('bad')")
+    assert result.status == "error" and "SystemExit: bad" in result.error
+
+
+# --- resources ---
+
+
+async def test_two_gib_allocation_gives_memory(sandbox: Sandbox) -> None:
+    result = await sandbox.run("x = bytearray(2 * 1024**3)\nprint(len(x))")
+    assert result.status == "memory" and "MemoryError" in result.error
+
+
+async def test_numpy_huge_array_gives_memory(sandbox: Sandbox) -> None:
+    result = await sandbox.run("import numpy as np\nprint(np.ones((20000, 20000)).sum())")
+    assert result.status == "memory"
+
+
+async def test_cpu_loop_ignoring_sigxcpu_is_stopped(tight_sandbox: Sandbox) -> None:
+    code = "import signal\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)\nwhile True:\n    pass"
+    start = time.monotonic()
+    result = await tight_sandbox.run(code, timeout=60)
+    # Stopped by RLIMIT_CPU (SIGKILL at the hard limit, a second after the ignored SIGXCPU), not the deadline.
+    assert result.status == "timeout" and "CPU time limit exceeded (RLIMIT_CPU" in result.error
+    assert time.monotonic() - start < 30
+
+
+async def test_sleeping_forever_is_stopped_at_the_deadline(sandbox: Sandbox) -> None:
+    start = time.monotonic()
+    result = await sandbox.run("import time\ntime.sleep(10**6)", timeout=1.0)
+    assert result.status == "timeout"
+    assert time.monotonic() - start < 1.5
+
+
+async def test_ten_mib_file_is_refused(sandbox: Sandbox) -> None:
+    code = "f = open('big.bin', 'wb')\nf.write(b'0' * 10 * 1024 * 1024)\nf.close()"
+    result = await sandbox.run(code)  # default RLIMIT_FSIZE: 8 MiB
+    assert result.status == "error" and "File too large" in result.error
+
+
+async def test_many_one_mib_files_fill_only_the_private_tmpfs(sandbox: Sandbox) -> None:
+    code = "for i in range(100):\n    open(f'f{i}', 'wb').write(b'0' * (1024 * 1024 - 1))"
+    result = await sandbox.run(code)  # default private tmpfs: 16 MiB
+    assert result.status == "error" and "No space left on device" in result.error
+
+
+async def test_writing_outside_the_working_directory_fails(sandbox: Sandbox) -> None:
+    for path in ("/usr/pwned", "/pwned", "/dev/pwned", "/proc/pwned"):
+        result = await sandbox.run(f"open({path!r}, 'w').write('x')")
+        assert result.status == "error", path
+        assert any(
+            e in result.error for e in ("Read-only file system", "PermissionError", "FileNotFoundError")
+        )
+
+
+async def test_thousand_open_files_hit_the_fd_limit(sandbox: Sandbox) -> None:
+    result = await sandbox.run("fs = [open('/dev/null') for _ in range(1000)]")
+    assert result.status == "error" and "Too many open files" in result.error
+
+
+async def test_output_flood_is_capped_with_head_and_tail(tight_sandbox: Sandbox) -> None:
+    code = "print('HEAD')\nfor i in range(10**7):\n    print(f'line {i} ' + 'x' * 200)"
+    result = await tight_sandbox.run(code)
+    assert result.status == "output_limit" and result.truncated
+    assert result.stdout.startswith("HEAD\n")
+    assert "[output truncated:" in result.stdout and "bytes omitted]" in result.stdout
+    assert len(result.stdout) < 4 * 1024 + 200
+
+
+async def test_fd_level_flood_that_swallows_errors_is_stopped(tight_sandbox: Sandbox) -> None:
+    code = "import os\nwhile True:\n    try:\n        os.write(1, b'y' * 65536)\n"
+    code += "    except OSError:\n        pass\n"
+    result = await tight_sandbox.run(code, timeout=1.0)
+    assert result.status == "output_limit" and result.truncated
+
+
+# --- persistence ---
+
+
+async def test_file_does_not_persist_between_runs(sandbox: Sandbox) -> None:
+    first = await sandbox.run("open('note.txt', 'w').write('hello')\nimport os\nprint(os.listdir('.'))")
+    assert first.ok and "note.txt" in first.stdout
+    second = await sandbox.run("import os\nprint(os.listdir('.'))\nprint(open('note.txt').read())")
+    assert second.stdout == "[]\n" and "FileNotFoundError" in second.error
+
+
+async def test_monkeypatched_sympy_is_not_seen_by_the_next_run(sandbox: Sandbox) -> None:
+    first = await sandbox.run(
+        "import sympy, builtins\nsympy.solve = lambda *a, **k: 'PWNED'\nbuiltins.len = None"
+    )
+    assert first.ok
+    second = await sandbox.run("from sympy import *\nx = symbols('x')\nprint(solve(x**2 - 4, x), len('ab'))")
+    assert second.stdout == "[-2, 2] 2\n"
+
+
+# --- raw syscalls and kernel surfaces ---
+
+
+@pytest.mark.parametrize(
+    ("name", "number", "args"),
+    [
+        ("execve", 59, "b'/bin/sh', None, None"),
+        ("mount", 165, "b'none', b'/tmp', b'tmpfs', 0, None"),
+        ("unshare", 272, "0x40000000"),
+        ("setuid", 105, "0"),
+        ("ptrace_traceme", 101, "0, 0, 0, 0"),
+        ("bpf", 321, "0, 0, 0"),
+        ("io_uring_setup", 425, "8, 0"),
+        ("userfaultfd", 323, "0"),
+        ("keyctl", 250, "0, 0"),
+        ("chroot", 161, "b'/tmp'"),
+        ("process_vm_readv", 310, "1, 0, 0, 0, 0, 0"),
+    ],
+)
+async def test_raw_syscall_through_ctypes_is_denied(
+    sandbox: Sandbox, name: str, number: int, args: str
+) -> None:
+    code = (
+        "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+        f"print(libc.syscall({number}, {args}), ctypes.get_errno())"
+    )
+    result = await sandbox.run(code)
+    assert result.ok, result
+    assert result.stdout == "-1 1\n", f"{name}: {result.stdout}"
+
+
+async def test_threads_still_work(sandbox: Sandbox) -> None:
+    code = (
+        "import threading\nout = []\n"
+        "ts = [threading.Thread(target=out.append, args=(i,)) for i in range(4)]\n"
+        "[t.start() for t in ts]; [t.join() for t in ts]\nprint(sorted(out))"
+    )
+    assert (await sandbox.run(code)).stdout == "[0, 1, 2, 3]\n"
+
+
+async def test_runs_as_unprivileged_uid_without_capabilities(sandbox: Sandbox) -> None:
+    code = (
+        "import os\nprint(os.getuid(), os.geteuid(), os.getgroups())\nprint(open('/proc/self/status').read())"
+    )
+    result = await sandbox.run(code)
+    first, status = result.stdout.split("\n", 1)
+    uid, euid, groups = first.split(" ", 2)
+    low, high = (await sandbox.ping())["uids"]
+    assert low <= int(uid) <= high and uid == euid and groups == "[]"
+    assert "CapEff:\t0000000000000000" in status and "NoNewPrivs:\t1" in status and "Seccomp:\t2" in status
+
+
+async def test_after_the_suite_no_sandbox_process_remains_and_sympy_works(secret_in_environment) -> None:
+    async with Sandbox(pool_size=1) as sb:
+        result = await sb.run("from sympy import *\nx = symbols('x')\nprint(solve(x**2 - 5*x + 6, x))")
+        assert result.stdout == "[2, 3]\n"
+        info = await sb.ping()
+        low, high = info["uids"]
+        await sb.run("import os\ntry:\n    os.fork()\nexcept OSError:\n    pass")
+        await asyncio.sleep(0.3)
+        stray = [p for p in uid_processes(low, high) if p[1] != info["pid"]]
+        assert stray == []
+    assert uid_processes(low, high) == []
+
+
+async def test_socket_file_is_private(secret_in_environment) -> None:
+    async with Sandbox(pool_size=1) as sb:
+        assert sb.socket_path is not None
+        assert stat.S_IMODE(os.stat(sb.socket_path).st_mode) == 0o600
+        assert stat.S_IMODE(os.stat(os.path.dirname(sb.socket_path)).st_mode) == 0o700

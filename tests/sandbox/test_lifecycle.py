@@ -1,0 +1,117 @@
+"""Server lifecycle and deadlines: crash and restart, external servers, deadlines honoured."""
+
+from __future__ import annotations
+
+import asyncio
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from sandbox_helpers import PROJECT_ROOT
+
+from sandbox import Sandbox, SandboxUnavailable
+
+# One event loop for the module-scoped servers and the tests that use them.
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def test_crashed_server_is_restarted(secret_in_environment) -> None:
+    async with Sandbox(pool_size=1) as sb:
+        assert (await sb.run("print(1)")).stdout == "1\n"
+        old_pid = sb.server_pid
+        os.kill(old_pid, signal.SIGKILL)
+        await asyncio.sleep(0.2)
+        result = await sb.run("print(2)")  # never started executing: retried on a new server
+        assert result.stdout == "2\n"
+        assert sb.server_pid != old_pid and sb.restarts == 1
+        # The killed server's leftover mount point (a marker file names its pid) was cleaned up.
+        leftovers = glob.glob(f"{tempfile.gettempdir()}/sandbox-root-*/SANDBOX-VIEW-MOUNTPOINT")
+        assert not any(f"pid {old_pid};" in Path(p).read_text() for p in leftovers)  # noqa: ASYNC240
+
+
+async def test_crash_during_a_run_fails_it_cleanly_then_recovers(secret_in_environment) -> None:
+    async with Sandbox(pool_size=1) as sb:
+        running = asyncio.create_task(sb.run("import time\ntime.sleep(5)", timeout=10))
+        await asyncio.sleep(0.5)
+        os.kill(sb.server_pid, signal.SIGKILL)
+        with pytest.raises(SandboxUnavailable, match="closed the connection"):
+            await running
+        assert (await sb.run("print(3)")).stdout == "3\n"
+
+
+async def test_session_on_a_crashed_server_reports_killed(secret_in_environment) -> None:
+    async with Sandbox(pool_size=1) as sb, sb.session() as s:
+        await s.run("v = 1")
+        os.kill(sb.server_pid, signal.SIGKILL)
+        await asyncio.sleep(0.2)
+        result = await s.run("print(v)")
+        assert result.status == "killed" and "SessionDead" in result.error
+
+
+@pytest.mark.parametrize("deadline", [0.3, 1.0, 2.0])
+async def test_run_is_stopped_within_half_a_second_of_its_deadline(sandbox: Sandbox, deadline: float) -> None:
+    for code in ("while True:\n    pass", "import time\ntime.sleep(100)"):
+        start = time.monotonic()
+        result = await sandbox.run(code, timeout=deadline)
+        elapsed = time.monotonic() - start
+        assert result.status == "timeout"
+        assert deadline <= elapsed + 0.05 and elapsed < deadline + 0.5, elapsed
+
+
+async def test_output_before_a_timeout_is_kept(sandbox: Sandbox) -> None:
+    result = await sandbox.run("print('partial')\nimport time\ntime.sleep(100)", timeout=0.5)
+    assert result.status == "timeout" and result.stdout == "partial\n"
+
+
+async def test_client_connects_to_an_external_server(tmp_path) -> None:
+    sock = str(tmp_path / "ext.sock")
+    proc = subprocess.Popen(  # noqa: ASYNC220 - the external server is not this loop's concern
+        [
+            sys.executable,
+            "-m",
+            "sandbox",
+            "serve",
+            "--socket",
+            sock,
+            "--workers",
+            "1",
+            "--socket-uid",
+            "12345",
+        ],
+        cwd=PROJECT_ROOT,
+        env={"LANG": "C.UTF-8"},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert '"ready": true' in proc.stdout.readline()
+        assert os.stat(sock).st_uid == 12345  # e.g. the API container's uid, mode still 0600
+        async with Sandbox(sock) as sb:
+            assert (await sb.run("print('external')")).stdout == "external\n"
+            assert (await sb.probe())["safe"] is True
+            assert (await sb.ping())["pool_size"] == 1
+        health = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "sandbox", "probe", "--socket", sock],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+        )
+        assert health.returncode == 0 and json.loads(health.stdout)["safe"] is True
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0
+    assert not Path(sock).exists()  # noqa: ASYNC240 - removed on shutdown
+
+
+async def test_unreachable_external_server_raises_unavailable(tmp_path) -> None:
+    with pytest.raises(SandboxUnavailable, match="cannot connect"):
+        async with Sandbox(str(tmp_path / "missing.sock")):
+            pass

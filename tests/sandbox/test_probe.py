@@ -1,0 +1,131 @@
+"""Probe and fail closed: a missing required layer stops the server unless running insecurely is allowed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+from sandbox_helpers import PROJECT_ROOT
+
+from sandbox import Sandbox, SandboxRefused
+
+# One event loop for the module-scoped servers and the tests that use them.
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+NO_CAPS = ["setpriv", "--bounding-set", "-all", "--inh-caps", "-all", "--ambient-caps", "-all"]
+COMPOSE_CAPS = ["setpriv", "--bounding-set", "-all,+setuid,+setgid,+sys_admin,+kill", "--inh-caps", "-all"]
+needs_setpriv = pytest.mark.skipif(
+    shutil.which("setpriv") is None, reason="setpriv (util-linux) not installed"
+)
+
+
+def sandbox_cli(
+    *args: str, prefix: list[str] | None = None, env: dict[str, str] | None = None, stdin: str = ""
+):
+    return subprocess.run(
+        [*(prefix or []), sys.executable, "-m", "sandbox", *args],
+        cwd=PROJECT_ROOT,
+        env={"LANG": "C.UTF-8", **(env or {})},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+async def test_probe_reports_every_layer_on_this_host(sandbox: Sandbox) -> None:
+    report = await sandbox.probe()
+    assert report["safe"] is True and report["missing_required"] == []
+    assert set(report["required"]) == {"wall_clock", "output_cap", "rlimits", "uid", "seccomp"}
+    for name, layer in report["layers"].items():
+        assert layer["active"] is True, (name, layer)
+
+
+async def test_missing_required_layer_refuses_to_start(secret_in_environment) -> None:
+    with pytest.raises(SandboxRefused, match="seccomp"):
+        async with Sandbox(pool_size=1, server_args=("--simulate-missing", "seccomp")):
+            pass
+
+
+async def test_serve_refusal_is_a_clear_message_and_exit_status() -> None:
+    proc = await asyncio.to_thread(
+        sandbox_cli, "serve", "--socket", "/tmp/never-bound.sock", "--simulate-missing", "uid"
+    )
+    assert proc.returncode == 3
+    assert "refusing to start" in proc.stderr and "uid" in proc.stderr
+    announce = json.loads(proc.stdout.splitlines()[0])
+    assert announce["ready"] is False and announce["report"]["missing_required"] == ["uid"]
+
+
+async def test_allow_insecure_starts_and_reports_the_missing_layer(secret_in_environment) -> None:
+    async with Sandbox(pool_size=1, allow_insecure=True, server_args=("--simulate-missing", "seccomp")) as sb:
+        report = await sb.probe()
+        assert report["safe"] is False and report["serving_insecurely"] is True
+        assert report["missing_required"] == ["seccomp"]
+        assert any("seccomp" in s for s in report["stand_ins"])
+        # The layer really is off: a socket can be created (the network namespace still has no route out).
+        result = await sb.run("import socket\nsocket.socket()\nprint('created')")
+        assert result.stdout == "created\n"
+
+
+async def test_allow_insecure_environment_variable() -> None:
+    proc = await asyncio.to_thread(sandbox_cli, "probe", "--simulate-missing", "network_namespace")
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 0 and report["safe"] is True  # optional layer: reported, not fatal
+    assert any("network_mode: none" in s for s in report["stand_ins"])
+    serve = subprocess.Popen(  # noqa: ASYNC220 - a separate server process, read once below
+        [
+            sys.executable,
+            "-m",
+            "sandbox",
+            "serve",
+            "--socket",
+            "/tmp/sbx-insecure-env.sock",
+            "--simulate-missing",
+            "uid",
+        ],
+        cwd=PROJECT_ROOT,
+        env={"LANG": "C.UTF-8", "SANDBOX_ALLOW_INSECURE": "1"},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        announce = json.loads(await asyncio.to_thread(serve.stdout.readline))
+        assert announce["ready"] is True and announce["report"]["serving_insecurely"] is True
+    finally:
+        serve.terminate()
+        await asyncio.to_thread(serve.wait, 10)
+
+
+@needs_setpriv
+async def test_without_capabilities_the_probe_fails_closed() -> None:
+    # Root without capabilities, as in a container started without cap_add: no uid switch, no namespaces.
+    proc = await asyncio.to_thread(sandbox_cli, "probe", prefix=NO_CAPS)
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 1 and report["safe"] is False
+    assert report["missing_required"] == ["uid"]
+    assert "CAP_SETUID" in report["layers"]["uid"]["status"]
+    assert report["layers"]["seccomp"]["active"] is True  # seccomp needs no privilege (no_new_privs)
+    assert not report["layers"]["network_namespace"]["active"]
+    serve = await asyncio.to_thread(
+        sandbox_cli, "serve", "--socket", "/tmp/never-bound-2.sock", prefix=NO_CAPS
+    )
+    assert serve.returncode == 3 and "SETUID, SETGID, SYS_ADMIN and KILL" in serve.stderr
+
+
+@needs_setpriv
+async def test_with_compose_capabilities_all_layers_hold() -> None:
+    proc = await asyncio.to_thread(sandbox_cli, "probe", prefix=COMPOSE_CAPS)
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 0 and report["safe"] is True
+    assert all(layer["active"] for layer in report["layers"].values()), report["layers"]
+    run = sandbox_cli(
+        "run", "-", prefix=COMPOSE_CAPS, stdin="import os\nprint(os.getuid(), os.listdir('/tmp'))"
+    )
+    result = json.loads(run.stdout)
+    uid, listing = result["stdout"].split(" ", 1)
+    assert result["status"] == "ok" and int(uid) >= 61000 and listing == "[]\n"

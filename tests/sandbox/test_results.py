@@ -1,0 +1,108 @@
+"""What a run returns: separate streams, truncation, scrubbed tracebacks, the CLI, limits validation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+
+import pytest
+from sandbox_helpers import PROJECT_ROOT
+
+from sandbox import Limits, RunResult, Sandbox
+from sandbox.capture import marker
+from sandbox.paths import PathScrubber
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def test_stdout_and_stderr_are_captured_separately(sandbox: Sandbox) -> None:
+    code = "import sys, warnings\nprint('out')\nprint('err', file=sys.stderr)\nprint('π ≈ 3.14')"
+    result = await sandbox.run(code)
+    assert result.status == "ok" and result.error == "" and not result.truncated
+    assert result.stdout == "out\nπ ≈ 3.14\n" and result.stderr == "err\n"
+    assert result.duration_ms > 0
+
+
+async def test_expressions_are_not_echoed(sandbox: Sandbox) -> None:
+    # Like the ToRA and Qwen2.5-Math executors: only what the code prints.
+    assert (await sandbox.run("1 + 1\nx = 3\nx")).stdout == ""
+
+
+async def test_error_keeps_stdout_and_gives_a_full_traceback(sandbox: Sandbox) -> None:
+    code = "print('before')\ndef f(xs):\n    return xs[5]\nf([1, 2])"
+    result = await sandbox.run(code)
+    assert result.status == "error" and result.stdout == "before\n"
+    assert result.error.startswith("Traceback (most recent call last):")
+    assert 'File "<cell>", line 4, in <module>' in result.error
+    assert 'File "<cell>", line 3, in f' in result.error and "return xs[5]" in result.error
+    assert result.error.rstrip().endswith("IndexError: list index out of range")
+    assert "sandbox/child.py" not in result.error
+
+
+async def test_syntax_error_is_reported(sandbox: Sandbox) -> None:
+    result = await sandbox.run("x = (1,\nprint(x)")
+    assert result.status == "error" and "SyntaxError" in result.error and '"<cell>"' in result.error
+
+
+async def test_stderr_flood_is_truncated_too(tight_sandbox: Sandbox) -> None:
+    result = await tight_sandbox.run("import sys\nsys.stderr.write('e' * 20000)\nprint('fine')")
+    assert result.status == "ok" and result.truncated
+    assert result.stdout == "fine\n"
+    assert marker(20000 - 4096) in result.stderr
+    assert result.stderr.startswith("e" * 2048) and result.stderr.endswith("e" * 2048)
+
+
+async def test_result_round_trips_through_a_dict() -> None:
+    result = RunResult("timeout", "a", "b", "TimeoutError", True, 12.5)
+    data = result.to_dict()
+    assert set(data) == {"status", "stdout", "stderr", "error", "truncated", "duration_ms"}
+    assert RunResult.from_dict(data) == result
+    with pytest.raises(ValueError, match="unknown status"):
+        RunResult.from_dict({**data, "status": "fine"})
+
+
+async def test_limits_are_validated() -> None:
+    with pytest.raises(TypeError, match="unknown sandbox limit"):
+        Limits.from_kwargs(memroy_mb=10)
+    with pytest.raises(ValueError, match="memory_mb must be a positive number"):
+        Limits(memory_mb=0)
+    assert Limits(cpu_seconds=3).to_cli_args() == ["--cpu-seconds", "3"]
+
+
+async def test_scrubber_rewrites_host_paths() -> None:
+    scrubber = PathScrubber(
+        ("/opt/venv/lib/python3.11/site-packages",), ("/usr/lib/python3.11",), ("/srv/app",)
+    )
+    text = (
+        'File "/opt/venv/lib/python3.11/site-packages/sympy/core/sympify.py", line 3\n'
+        'File "/usr/lib/python3.11/ast.py", line 50\n'
+        "No such file: /srv/app/secret.txt"
+    )
+    assert scrubber.scrub(text).splitlines() == [
+        'File "<sympy>/core/sympify.py", line 3',
+        'File "<stdlib>/ast.py", line 50',
+        "No such file: <host>/secret.txt",
+    ]
+
+
+def run_cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sandbox", *args],
+        cwd=PROJECT_ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+async def test_cli_run_prints_the_result_as_json(tmp_path) -> None:
+    proc = await asyncio.to_thread(run_cli, "run", "-", stdin="from sympy import *\nprint(factorint(360))")
+    result = json.loads(proc.stdout)
+    assert proc.returncode == 0 and result["status"] == "ok" and result["stdout"] == "{2: 3, 3: 2, 5: 1}\n"
+    script = tmp_path / "bad.py"
+    script.write_text("1 / 0")
+    proc = await asyncio.to_thread(run_cli, "run", str(script))
+    assert proc.returncode == 1 and "ZeroDivisionError" in json.loads(proc.stdout)["error"]

@@ -1,0 +1,90 @@
+"""Sessions: state kept across blocks, isolated between sessions, bounded by deadlines."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from sandbox import Sandbox
+
+# One event loop for the module-scoped servers and the tests that use them.
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def test_state_is_kept_across_blocks(sandbox: Sandbox) -> None:
+    async with sandbox.session() as s:
+        first = await s.run("from sympy import *\nx = symbols('x')\nroots = solve(x**2 - 5*x + 6, x)")
+        assert first.ok and first.stdout == ""
+        second = await s.run("print(roots, sum(roots))")
+        assert second.stdout == "[2, 3] 5\n"
+        third = await s.run("def f(n):\n    return n * roots[-1]\nprint(f(4))")
+        assert third.stdout == "12\n"
+
+
+async def test_an_error_does_not_end_the_session(sandbox: Sandbox) -> None:
+    async with sandbox.session() as s:
+        await s.run("total = 10")
+        bad = await s.run("print(totl)")
+        assert bad.status == "error" and "NameError" in bad.error and '<cell-2>"' in bad.error
+        fixed = await s.run("print(total + 1)")
+        assert fixed.stdout == "11\n"
+
+
+async def test_sessions_are_isolated_from_each_other(sandbox: Sandbox) -> None:
+    async with sandbox.session() as a, sandbox.session() as b:
+        await a.run("import sympy\nsecret = 'only-in-a'\nsympy.pi = 3\nopen('a.txt', 'w').write('a')")
+        result = await b.run("import os, sympy\nprint('secret' in globals(), sympy.pi, os.listdir('.'))")
+        assert result.stdout == "False pi []\n"
+        assert (await a.run("print(secret, sympy.pi, open('a.txt').read())")).stdout == "only-in-a 3 a\n"
+
+
+async def test_one_shot_runs_do_not_see_session_state(sandbox: Sandbox) -> None:
+    async with sandbox.session() as s:
+        await s.run("shared = 1")
+        result = await sandbox.run("print('shared' in globals())")
+        assert result.stdout == "False\n"
+
+
+async def test_timeout_in_a_session_kills_it_and_later_runs_report_killed(sandbox: Sandbox) -> None:
+    async with sandbox.session() as s:
+        await s.run("x = 1")
+        start = time.monotonic()
+        timed_out = await s.run("while True:\n    pass", timeout=0.5)
+        assert timed_out.status == "timeout"
+        assert time.monotonic() - start < 1.0
+        assert not s.alive
+        later = await s.run("print(x)")
+        assert later.status == "killed" and "SessionDead" in later.error
+
+
+async def test_idle_deadline_ends_the_session(sandbox: Sandbox) -> None:
+    async with sandbox.session(idle_timeout=0.3) as s:
+        assert (await s.run("y = 2")).ok
+        await asyncio.sleep(1.5)
+        result = await s.run("print(y)")
+        assert result.status == "killed" and "idle" in result.error
+
+
+async def test_total_deadline_bounds_runs(sandbox: Sandbox) -> None:
+    async with sandbox.session(total_timeout=1.0) as s:
+        start = time.monotonic()
+        result = await s.run("import time\ntime.sleep(30)", timeout=20)
+        assert result.status == "timeout"
+        assert time.monotonic() - start < 1.6
+
+
+async def test_memory_error_keeps_the_session_alive(sandbox: Sandbox) -> None:
+    async with sandbox.session() as s:
+        await s.run("keep = 'still here'")
+        assert (await s.run("b = bytearray(3 * 1024**3)")).status == "memory"
+        assert (await s.run("print(keep)")).stdout == "still here\n"
+
+
+async def test_closing_a_session_frees_its_process(sandbox: Sandbox) -> None:
+    async with sandbox.session() as s:
+        pid = int((await s.run("import os\nprint(os.getpid())")).stdout)
+    await asyncio.sleep(0.3)
+    assert not Path(f"/proc/{pid}").exists()  # noqa: ASYNC240 - killed and reaped, not even a zombie

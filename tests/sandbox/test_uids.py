@@ -1,0 +1,47 @@
+"""Killing by uid reaches exactly one uid, and concurrent servers never share a uid range."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+
+import pytest
+from sandbox_helpers import uid_processes
+
+from sandbox import Sandbox
+from sandbox.confine import kill_uid
+
+SLEEP = shutil.which("sleep") or "/bin/sleep"
+
+
+def test_kill_uid_kills_that_uid_only() -> None:
+    victims = [subprocess.Popen([SLEEP, "60"], user=65101, group=65101) for _ in range(2)]
+    bystander = subprocess.Popen([SLEEP, "60"], user=65102, group=65102)
+    try:
+        kill_uid(65101)
+        for proc in victims:
+            assert proc.wait(5) == -9
+        assert bystander.poll() is None  # another uid is untouched, and so is this (root) process
+        assert os.getresuid() == (0, 0, 0)
+        assert uid_processes(65101, 65101) == []
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+def test_kill_uid_refuses_root() -> None:
+    with pytest.raises(ValueError, match="non-root"):
+        kill_uid(0)
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_concurrent_servers_claim_disjoint_uid_ranges(secret_in_environment) -> None:
+    async with Sandbox(pool_size=1) as a, Sandbox(pool_size=1) as b:
+        ua, ub = (await a.ping())["uids"], (await b.ping())["uids"]
+        assert ua[1] < ub[0] or ub[1] < ua[0]
+        ra, rb = await asyncio.gather(
+            a.run("import os\nprint(os.getuid())"), b.run("import os\nprint(os.getuid())")
+        )
+        assert ua[0] <= int(ra.stdout) <= ua[1] and ub[0] <= int(rb.stdout) <= ub[1]
