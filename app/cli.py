@@ -27,6 +27,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from app.api.app import create_app
     from app.config import get_settings
+    from app.observability import log_config
 
     settings = get_settings()
     config = uvicorn.Config(
@@ -34,7 +35,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=args.host or settings.host,
         port=settings.port if args.port is None else args.port,
         log_level=args.log_level,
-        timeout_graceful_shutdown=5,
+        log_config=log_config(args.log_level),  # JSON lines, request ids
+        access_log=False,  # our access log replaces uvicorn's (it has no query strings, no keys)
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
     )
     uvicorn.Server(config).run()
     return 0

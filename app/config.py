@@ -5,12 +5,13 @@ Every field below is one environment variable: ``model_base_url`` is ``TIRSOLVE_
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["Settings", "get_settings"]
 
@@ -98,6 +99,34 @@ class Settings(BaseSettings):
     trajectory_log: Path | None = Field(
         None, description="Append every finished trajectory to this JSONL file (readable by replay-llm)."
     )
+
+    # --- production hardening (limits, keys, shutdown) ---------------------------------------------
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Keys clients must send (`Authorization: Bearer` or `X-API-Key`); empty: no keys. "
+        "Comma-separated or a JSON list. /healthz, /readyz and the API docs stay open.",
+    )
+    max_active_solves: int = Field(16, ge=1, description="/solve requests running at once.")
+    max_queued_solves: int = Field(
+        32, ge=0, description="/solve requests waiting for a slot; beyond this: HTTP 429 with Retry-After."
+    )
+    queue_timeout_s: float = Field(
+        10.0, gt=0, description="Longest wait for a solve slot before HTTP 429 (the deadline starts after)."
+    )
+    shutdown_grace_s: float = Field(
+        10.0, gt=0, description="On SIGTERM, in-flight requests get this long to finish before cancellation."
+    )
+    access_log: bool = Field(True, description="Write one JSON access-log line per request.")
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [k.strip() for k in text.split(",") if k.strip()]
+        return value
 
     # --- grading (answer checker, homework jobs) ----------------------------------------------------
     grading_store_path: Path = Field(

@@ -1,10 +1,14 @@
 """A fast, locked-down executor for model-written Python, with sympy preloaded.
 
-A server ("zygote") imports sympy, numpy and mpmath once, warms sympy's lazy paths, and forks confined
-children that execute code blocks. Layers, from the outside in:
+A server imports sympy, numpy and mpmath once, warms sympy's lazy paths, and has confined children,
+forked from a pristine copy of itself, execute code blocks. Layers, from the outside in:
 
 * **Server hygiene**: started with an empty environment and no inherited fds, so it holds no secrets
-  (children can read its memory); not dumpable; a subreaper that reaps everything its children leave.
+  (children can read the memory they are forked from); not dumpable.
+* **A pristine zygote**: right after warm-up, before any request, the server forks a zygote that
+  forks every child. The serving process sees request data (code, outputs) that freed memory keeps;
+  the zygote never does, so no child can find another request's data in its own memory. The zygote
+  reaps its children (it is a subreaper) and dies with the server; children die with the zygote.
 * **Namespaces (set up once in the server)**: an empty network namespace, and a private mount namespace
   holding an allow-list view of the filesystem: read-only binds of /usr, /lib* and the interpreter's
   stdlib and site-packages, a few device nodes, and a /proc mounted with hidepid=2. Home directories,

@@ -53,11 +53,13 @@ def child_main(
     """``spare``: a pool child nobody waits for yet; it warms up, at low priority if the server can
     renice it back when a request arrives (CAP_SYS_NICE), so running requests keep the CPU first."""
     code = 70
+    server_pid = os.getppid()
     try:
         if spare and plan.background_nice:
             os.setpriority(os.PRIO_PROCESS, 0, plan.background_nice)
         _reset_process_state(ctrl, out, err)
         layers = _confine(plan, uid, workdir)
+        confine.die_with_parent(server_pid)  # no orphan outlives a killed server
         write_frame_fd(CTRL_FD, {"ready": True, "layers": layers})
         if spare:
             _prefault()

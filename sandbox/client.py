@@ -18,8 +18,8 @@ from types import TracebackType
 from typing import Any
 
 from .errors import ProtocolError, RequestRejected, SandboxBusy, SandboxRefused, SandboxUnavailable
-from .host import remove_stale_view
 from .limits import Limits
+from .mountpoint import remove_stale_view
 from .protocol import read_frame, write_frame
 from .result import RunResult
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import os
 import resource
+import signal
 import sys
 import sysconfig
 from collections.abc import Iterable
@@ -22,6 +23,7 @@ CLONE_NEWNET = 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 MNT_DETACH = 2
+PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 _SYS_SETRESUID = {"x86_64": 117, "aarch64": 147}.get(os.uname().machine)
@@ -181,6 +183,13 @@ def drop_to_uid(uid: int) -> None:
     os.setresuid(uid, uid, uid)
     if os.getresuid() != (uid, uid, uid) or os.getresgid() != (uid, uid, uid):
         raise OSError("uid switch did not take effect")
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """SIGKILL this process when the server dies (set after the uid switch, which clears it)."""
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # the server died before the setting took effect
+        os._exit(0)
 
 
 def address_space_now() -> int:

@@ -6,7 +6,6 @@ Produces the ``ChildPlan`` every child applies after fork, and the server-side h
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 import shutil
 import tempfile
@@ -15,12 +14,11 @@ from dataclasses import dataclass, field
 from . import confine
 from .child import ChildPlan
 from .limits import Limits, MiB
+from .mountpoint import remove_mountpoint, view_mountpoint
 from .paths import PathScrubber
 from .probe import Report
 from .seccomp import CompiledFilter, build_filter_bpf
 from .warm import preload
-
-MARKER = "SANDBOX-VIEW-MOUNTPOINT"
 
 
 @dataclass(frozen=True)
@@ -43,7 +41,7 @@ class Host:
         if self.view_dir:
             confine.detach(self.view_dir)
             if self.view_dir_created:
-                _remove_mountpoint(self.view_dir)
+                remove_mountpoint(self.view_dir)
         if self.workroot:
             shutil.rmtree(self.workroot, ignore_errors=True)
 
@@ -72,7 +70,7 @@ def prepare_host(options: HostOptions) -> Host:
     layer("output_cap", lambda: os.close(os.memfd_create("probe")))
 
     namespaces_ok = _enter_namespaces(report, off)
-    view_dir, created = _view_mountpoint() if namespaces_ok else (None, False)
+    view_dir, created = view_mountpoint() if namespaces_ok else (None, False)
     view: confine.RootView | None = None
 
     def build_view() -> None:
@@ -84,7 +82,7 @@ def prepare_host(options: HostOptions) -> Host:
     elif not layer("filesystem_view", build_view):
         confine.detach(view_dir)
         if created:
-            _remove_mountpoint(view_dir)
+            remove_mountpoint(view_dir)
         view_dir = None
     report.set("proc_hidepid", "ok" if view is not None else "unavailable: no filesystem view")
 
@@ -117,41 +115,6 @@ def prepare_host(options: HostOptions) -> Host:
         disabled=frozenset(off),
     )
     return Host(plan, report, workroot, view_dir, created)
-
-
-def remove_stale_view(pid: int) -> None:
-    """Remove the view mount point left under the temp dir by server ``pid``, once it is dead."""
-    tag = f"sandbox server pid {pid};"
-    for entry in glob.glob(os.path.join(tempfile.gettempdir(), "sandbox-root-*", MARKER)):
-        try:
-            with open(entry) as f:
-                owned = tag in f.read()
-        except OSError:
-            continue
-        if owned:
-            _remove_mountpoint(os.path.dirname(entry))
-
-
-def _remove_mountpoint(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(os.path.join(path, MARKER))
-        os.rmdir(path)
-
-
-def _view_mountpoint() -> tuple[str, bool]:
-    """Where to mount the view inside the server's private mount namespace.
-
-    An empty /mnt is covered only in this namespace, so even a killed server leaves nothing behind.
-    Otherwise a fresh directory under the temp dir, holding a marker file: seen from the host the
-    directory is then not empty, so a stray ``rmdir`` cannot remove it (removing a mount point from
-    another namespace would detach the view; children then fail closed with a lost-layer error).
-    """
-    if os.path.isdir("/mnt") and not os.path.islink("/mnt") and not os.listdir("/mnt"):
-        return "/mnt", False
-    path = tempfile.mkdtemp(prefix="sandbox-root-")
-    with open(os.path.join(path, MARKER), "w") as f:
-        f.write(f"mount point of the filesystem view of sandbox server pid {os.getpid()}; do not remove\n")
-    return path, True
 
 
 def _enter_namespaces(report: Report, off: frozenset[str]) -> bool:

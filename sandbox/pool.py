@@ -1,4 +1,4 @@
-"""Confined children: forking them, running code in them, killing and reaping them by uid.
+"""Confined children: running code in them, killing them by uid, keeping a pool of them ready.
 
 Each child gets a uid of its own from a dedicated range for its whole life; after its last run every
 process of that uid is killed and reaped before the uid is handed out again. A pool of ready
@@ -13,17 +13,19 @@ import fcntl
 import os
 import signal
 import socket
+import sys
 import tempfile
 import time
 from collections import deque
 from dataclasses import dataclass
 
 from . import confine
-from .capture import new_stream, read_stream
-from .child import ChildPlan, child_main
+from .capture import read_stream
+from .child import ChildPlan
 from .limits import MiB
 from .protocol import ProtocolError, read_frame, write_frame
 from .result import RunResult
+from .zygote import Exit, ZygoteClient, ZygoteDied
 
 # Host-wide lock files for uid blocks; /run may be read-only in a container, /tmp is the fallback.
 LOCK_DIRS = (
@@ -64,41 +66,6 @@ class UidRange:
                 continue
             return candidate, fd
         raise OSError(f"no free block of {self.count} sandbox uids above {self.base} ({blocks} tried)")
-
-
-@dataclass(frozen=True)
-class Exit:
-    """How a child ended: its wait status and the CPU seconds it used."""
-
-    status: int
-    cpu_seconds: float
-
-
-class Reaper:
-    """Collects exit statuses on SIGCHLD (the server is a subreaper, so orphans land here too)."""
-
-    def __init__(self) -> None:
-        self._waiters: dict[int, asyncio.Future[Exit]] = {}
-
-    def install(self, loop: asyncio.AbstractEventLoop) -> None:
-        loop.add_signal_handler(signal.SIGCHLD, self.reap)
-
-    def watch(self, pid: int) -> asyncio.Future[Exit]:
-        fut = asyncio.get_running_loop().create_future()
-        self._waiters[pid] = fut
-        return fut
-
-    def reap(self) -> None:
-        while True:
-            try:
-                pid, status, usage = os.wait4(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-            fut = self._waiters.pop(pid, None)
-            if fut is not None and not fut.done():
-                fut.set_result(Exit(status, usage.ru_utime + usage.ru_stime))
 
 
 class Child:
@@ -218,9 +185,9 @@ class Pool:
     """Forks confined children, keeps ``size`` of them ready, and destroys them after use."""
 
     def __init__(
-        self, plan: ChildPlan, size: int, uids: UidRange, reaper: Reaper, workroot: str | None
+        self, plan: ChildPlan, size: int, uids: UidRange, zygote: ZygoteClient, workroot: str | None
     ) -> None:
-        self.plan, self.size, self.reaper = plan, size, reaper
+        self.plan, self.size, self.zygote = plan, size, zygote
         self._free_uids = deque(uids)
         self._uid_freed = asyncio.Condition()
         self._idle: deque[Child] = deque()
@@ -236,30 +203,20 @@ class Pool:
         async with self._uid_freed:
             await self._uid_freed.wait_for(lambda: bool(self._free_uids))
             uid = self._free_uids.popleft()
-        return self._fork(uid, spare=False)
+        return await self._fork(uid, spare=False)
 
-    def _fork(self, uid: int, *, spare: bool) -> Child:
-        server_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        out_fd, err_fd = new_stream("stdout"), new_stream("stderr")
-        workdir = self._workdir(uid)
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child never returns
-            child_main(self.plan, uid, child_end.fileno(), out_fd, err_fd, workdir, spare=spare)
-        child_end.close()
-        child = Child(pid, uid, server_end, out_fd, err_fd, self.reaper.watch(pid))
+    async def _fork(self, uid: int, *, spare: bool) -> Child:
+        """Have the zygote fork a child with this uid (the uid is already taken from the free list)."""
+        try:
+            spawned = await self.zygote.spawn(uid, spare=spare)
+        except (OSError, ZygoteDied) as exc:
+            await self._free_uid(uid)
+            raise ChildFailed(str(exc)) from exc
+        child = Child(spawned.pid, uid, spawned.ctrl, spawned.out_fd, spawned.err_fd, spawned.exited)
         child.reniced = spare and self.plan.background_nice != 0
         child.expected = self.expected_layers
         self.live.add(child)
         return child
-
-    def _workdir(self, uid: int) -> str | None:
-        if self._workroot is None:
-            return None
-        path = os.path.join(self._workroot, str(uid))
-        os.makedirs(path, mode=0o700, exist_ok=True)
-        if self.plan.switch_uid:
-            os.chown(path, uid, uid)
-        return path
 
     async def acquire(self) -> Child:
         """A ready child: from the pool if one is waiting, else a fresh fork (retried once)."""
@@ -289,7 +246,11 @@ class Pool:
             while len(self._idle) < self.size and self._free_uids and not self._closed:
                 batch = []
                 while len(self._idle) < self.size and self._free_uids:
-                    child = self._fork(self._free_uids.popleft(), spare=True)
+                    try:
+                        child = await self._fork(self._free_uids.popleft(), spare=True)
+                    except ChildFailed:
+                        await asyncio.sleep(0.5)  # the zygote cannot fork now; the next release retries
+                        return
                     self._idle.append(child)
                     batch.append(child)
                 outcomes = await asyncio.gather(*(c.ready for c in batch), return_exceptions=True)
@@ -318,19 +279,24 @@ class Pool:
             return
         child.destroying = True
         child.dead_reason = child.dead_reason or "destroyed"
-        if self.plan.switch_uid:
-            confine.kill_uid(child.uid)
-        else:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(child.pid, signal.SIGKILL)
+        try:
+            if self.plan.switch_uid:
+                confine.kill_uid(child.uid)
+        except OSError as exc:  # never leak the uid: fall back to the process group below
+            print(f"sandbox server: kill by uid {child.uid} failed: {exc}", file=sys.stderr)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.pid, signal.SIGKILL)
         child.kill()
         await child.exited
         child.close_channels()
         self.live.discard(child)
         if self._workroot is not None:
             await asyncio.to_thread(_clear_dir, os.path.join(self._workroot, str(child.uid)))
+        await self._free_uid(child.uid)
+
+    async def _free_uid(self, uid: int) -> None:
         async with self._uid_freed:
-            self._free_uids.append(child.uid)
+            self._free_uids.append(uid)
             self._uid_freed.notify()
 
     async def close(self) -> None:
@@ -344,7 +310,12 @@ class Pool:
     def _track(self, coro) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            print(f"sandbox server: background task failed: {task.exception()!r}", file=sys.stderr)
 
 
 def _writable_dir(candidates: tuple[str, ...]) -> str:

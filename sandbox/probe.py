@@ -23,6 +23,7 @@ LAYERS: dict[str, str] = {
     "mount_namespace": "a private mount namespace per child with its own small tmpfs as working directory",
     "proc_hidepid": "a /proc that shows only the child's own processes",
     "server_not_dumpable": "the server is not dumpable and not ptrace-able by children",
+    "pristine_zygote": "children are forked from a zygote that never held request data",
 }
 
 STAND_INS: dict[str, str] = {

@@ -20,9 +20,10 @@ from typing import Any
 
 from .host import Host, HostOptions, prepare_host
 from .limits import Limits, MiB
-from .pool import Child, ChildFailed, Pool, Reaper, UidRange
+from .pool import Child, ChildFailed, Pool, UidRange
 from .protocol import ProtocolError, read_frame, write_frame
 from .result import RunResult
+from .zygote import ZygoteClient, start_zygote
 
 PROBE_CODE = """
 import os, socket
@@ -76,10 +77,9 @@ class ServerSession:
 class SandboxServer:
     """Serves requests from a pool of confined children; see the module docstring for the ops."""
 
-    def __init__(self, options: ServerOptions, host: Host) -> None:
-        self.options, self.host = options, host
+    def __init__(self, options: ServerOptions, host: Host, zygote: ZygoteClient) -> None:
+        self.options, self.host, self.zygote = options, host, zygote
         self.limits = options.limits
-        self.reaper = Reaper()
         self.pool: Pool | None = None
         self.uids = options.uids
         self._uid_lock: int | None = None
@@ -108,17 +108,20 @@ class SandboxServer:
 
     async def probe(self, pool_size: int = 0) -> None:
         """Claim a uid range, then confine one child and check from inside it that the layers hold."""
-        self.reaper.install(asyncio.get_running_loop())
+        self.zygote.attach(asyncio.get_running_loop(), on_death=self._stopping.set)
         self.uids, self._uid_lock = self.options.uids.claim()
-        self.pool = Pool(self.host.plan, pool_size, self.uids, self.reaper, self.host.workroot)
+        self.pool = Pool(self.host.plan, pool_size, self.uids, self.zygote, self.host.workroot)
         report = self.host.report
-        child = await self.pool.spawn()
+        report.set("pristine_zygote", "ok")
+        child = None
         try:
+            child = await self.pool.spawn()
             layers = await child.ready
         except ChildFailed as exc:
             for name in ("mount_namespace", "rlimits", "uid", "seccomp"):
                 report.set(name, f"unavailable: {exc}")
-            await self.pool.destroy(child)
+            if child is not None:
+                await self.pool.destroy(child)
             return
         for name, status in layers.items():
             if name in report.layers and not report.holds(name):
@@ -147,6 +150,7 @@ class SandboxServer:
                 os.unlink(self.options.socket_path)
         if self.pool is not None:
             await self.pool.close()
+        self.zygote.close()
         if self._uid_lock is not None:
             os.close(self._uid_lock)
             self._uid_lock = None
@@ -210,6 +214,7 @@ class SandboxServer:
                 "ok": True,
                 "pong": True,
                 "pid": os.getpid(),
+                "zygote_pid": self.zygote.pid,
                 "pool_size": self.options.pool_size,
                 "uids": [self.uids.base, self.uids.base + self.uids.count - 1],
             }
@@ -328,14 +333,15 @@ def serve(options: ServerOptions) -> int:
     host = prepare_host(
         HostOptions(options.limits, options.simulate_missing, options.allow_insecure, _project_root())
     )
+    zygote = ZygoteClient(*start_zygote(host.plan, host.workroot))  # before any request data exists
     try:
-        return asyncio.run(_serve(options, host))
+        return asyncio.run(_serve(options, host, zygote))
     finally:
         host.cleanup()
 
 
-async def _serve(options: ServerOptions, host: Host) -> int:
-    server = SandboxServer(options, host)
+async def _serve(options: ServerOptions, host: Host, zygote: ZygoteClient) -> int:
+    server = SandboxServer(options, host, zygote)
     started = await server.start()
     report = host.report.to_dict()
     if not started:
@@ -362,14 +368,15 @@ def probe(options: ServerOptions) -> dict[str, Any]:
     host = prepare_host(
         HostOptions(options.limits, options.simulate_missing, options.allow_insecure, _project_root())
     )
+    zygote = ZygoteClient(*start_zygote(host.plan, host.workroot))
     try:
-        return asyncio.run(_probe(options, host))
+        return asyncio.run(_probe(options, host, zygote))
     finally:
         host.cleanup()
 
 
-async def _probe(options: ServerOptions, host: Host) -> dict[str, Any]:
-    server = SandboxServer(options, host)
+async def _probe(options: ServerOptions, host: Host, zygote: ZygoteClient) -> dict[str, Any]:
+    server = SandboxServer(options, host, zygote)
     try:
         await server.probe()
     finally:

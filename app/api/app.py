@@ -10,9 +10,11 @@ from fastapi import FastAPI
 from app import __version__
 from app.api.body_limit import BodySizeLimit
 from app.api.errors import install_error_handlers
-from app.api.routes import health, homework, solve
+from app.api.middleware import AccessObserver, AdmissionControl, AdmissionGate, ApiKeyAuth, RequestId
+from app.api.routes import health, homework, metrics, solve, web
 from app.api.sandbox_link import open_sandbox
 from app.config import Settings, get_settings
+from app.observability import MeteredModelClient
 from app.tir.loop import LoopLimits, SessionFactory
 from app.tir.model_client import ModelClient, SamplingParams
 from app.tir.recorder import TrajectoryRecorder
@@ -23,7 +25,7 @@ __all__ = ["build_model_client", "build_solver", "create_app"]
 
 
 def build_model_client(settings: Settings) -> ModelClient:
-    return ModelClient(
+    return MeteredModelClient(
         settings.model_base_url,
         settings.model_name,
         api_key=settings.api_key.get_secret_value() if settings.api_key else None,
@@ -93,5 +95,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(solve.router)
     app.include_router(homework.router)
+    app.include_router(web.router)
+    app.include_router(metrics.router)
+    # Innermost first. Outermost: request id, then metrics and access log, so every answer is counted.
+    gate = AdmissionGate(settings.max_active_solves, settings.max_queued_solves, settings.queue_timeout_s)
+    app.add_middleware(AdmissionControl, gate=gate, routes=frozenset({("POST", "/solve")}))
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ApiKeyAuth, keys=[k.get_secret_value() for k in settings.api_keys])
+    app.add_middleware(AccessObserver, access_log=settings.access_log)
+    app.add_middleware(RequestId)
+    app.state.admission = gate
     return app

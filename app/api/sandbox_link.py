@@ -51,6 +51,6 @@ async def open_sandbox(settings: Settings, stack: contextlib.AsyncExitStack) -> 
         result = await sb.run("print(1 + 1)", timeout=5)
         if result.status != "ok" or result.stdout.strip() != "2":
             raise SandboxUnavailable(f"sandbox probe run ended with status {result.status}")
-        return {"run": result.status, "layers": await sb.probe()}
+        return {"run": result.status, **await sb.probe()}  # safe, layers, missing_required, ...
 
     return sessions, probe

@@ -69,9 +69,12 @@ class StepOut(BaseModel):
 
 
 class UsageOut(BaseModel):
-    prompt_tokens: int
-    completion_tokens: int
-    calls: int
+    prompt_tokens: int = Field(description="Prompt size of the last model call.")
+    completion_tokens: int = Field(description="New tokens, summed over the model calls.")
+    calls: int = Field(description="Model calls made (one per round).")
+    cached_prompt_tokens: int = Field(
+        0, description="Prompt tokens the model server served from its prefix cache, summed over calls."
+    )
 
 
 class TimingOut(BaseModel):

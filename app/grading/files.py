@@ -75,7 +75,7 @@ def _csv(path: Path, text: str) -> list[dict[str, Any]]:
     for row in reader:
         if None in row:
             raise HomeworkFileError(f"{path}:{reader.line_num}: more cells than header columns")
-        rows.append({k.strip(): v for k, v in row.items() if v is not None and v.strip() != ""})
+        rows.append({k.strip(): v.strip() for k, v in row.items() if v is not None and v.strip() != ""})
     return rows
 
 

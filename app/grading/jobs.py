@@ -67,6 +67,14 @@ class HomeworkRunner:
                 task.cancel()
         return await asyncio.to_thread(self.store.info, job_id)
 
+    async def delete(self, job_id: str) -> bool:
+        """Stop a job if it runs and remove it with everything graded; False for an unknown job."""
+        task = self._tasks.get(job_id)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        return await asyncio.to_thread(self.store.delete, job_id)
+
     async def wait(self, job_id: str) -> JobInfo | None:
         """Wait for a job started by this runner to stop, and return its final state."""
         task = self._tasks.get(job_id)

@@ -29,7 +29,7 @@ JobStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
 class Problem(BaseModel):
     """One problem. Without a `reference`, the solver derives the key (and `problem` is then required)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
     id: str = Field(min_length=1, max_length=200, description="Unique within the set.")
     problem: str = Field("", max_length=MAX_ANSWER_CHARS, description="The problem statement.")
@@ -50,17 +50,30 @@ class Problem(BaseModel):
 class Submission(BaseModel):
     """A student's final answer (or worked solution) to one problem."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
     student: str = Field(min_length=1, max_length=200)
     problem_id: str = Field(min_length=1, max_length=200)
     answer: str = Field("", max_length=MAX_ANSWER_CHARS, description="Empty: graded as `no_answer`.")
 
 
+_EXAMPLE = {
+    "title": "Warm-up",
+    "problems": [
+        {"id": "p1", "problem": "Solve $x^2+x-2=0$.", "reference": "1, -2", "points": 2},
+        {"id": "p2", "problem": "What is 6 times 7?"},
+    ],
+    "submissions": [
+        {"student": "ada", "problem_id": "p1", "answer": "x = -2 or x = 1"},
+        {"student": "ada", "problem_id": "p2", "answer": "The answer is \\boxed{42}."},
+    ],
+}
+
+
 class HomeworkSet(BaseModel):
     """Problems and the students' submissions. Validation errors name the offending item."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_EXAMPLE]})
 
     title: str | None = Field(None, max_length=200)
     strict: bool = Field(False, description="Accept only answers in simplest form (2/4 is not 1/2).")

@@ -48,6 +48,10 @@ class JobStore(ABC):
         """Set `status` only if the job is in one of `allowed_from` (atomically); True if it changed."""
 
     @abstractmethod
+    def delete(self, job_id: str) -> bool:
+        """Remove a job with its keys and verdicts; False if there was none."""
+
+    @abstractmethod
     def unfinished(self) -> list[str]: ...
 
     @abstractmethod
@@ -166,6 +170,14 @@ class SqliteJobStore(JobStore):
                 f"UPDATE jobs SET status = ?, error = ?, updated_at = ? WHERE id = ? AND status IN ({marks})",
                 (status, error, time.time(), job_id, *allowed_from),
             )
+        return cursor.rowcount == 1
+
+    def delete(self, job_id: str) -> bool:
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            self._db.execute("DELETE FROM verdicts WHERE job_id = ?", (job_id,))
+            self._db.execute("DELETE FROM keys WHERE job_id = ?", (job_id,))
+            cursor = self._db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
         return cursor.rowcount == 1
 
     def unfinished(self) -> list[str]:

@@ -137,6 +137,7 @@ class _Trajectory:
         self.sample.timing.llm += comp.duration_ms
         completion_tokens = comp.completion_tokens or estimate_tokens(comp.text)
         usage.completion_tokens += completion_tokens
+        usage.cached_prompt_tokens += comp.cached_tokens or 0
         usage.prompt_tokens = comp.prompt_tokens if comp.prompt_tokens is not None else self.used_tokens
         self.used_tokens = usage.prompt_tokens + completion_tokens
         return comp

@@ -54,6 +54,17 @@ class Completion:
     prompt_tokens: int | None  # the server's counts, None when it sent no usage
     completion_tokens: int | None
     duration_ms: float
+    cached_tokens: int | None = None  # prompt tokens the server served from its prefix cache, if it says
+
+
+_Result = tuple[str | None, dict[str, Any]]  # finish reason, the server's usage object
+
+
+def _cached_tokens(usage: dict[str, Any]) -> int | None:
+    """Prefix-cache hits as OpenAI, vLLM and llama.cpp's server report them."""
+    details = usage.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    return cached if isinstance(cached, int) else None
 
 
 class _Retryable(Exception):
@@ -266,16 +277,17 @@ class ModelClient:
                 await asyncio.sleep(min(delay, self.max_backoff))
                 attempt += 1
                 continue
-            finish, prompt_tokens, completion_tokens = result
+            finish, usage = result
             await assembler.flush()
             if assembler.stopped and finish == "length":
                 finish = "stop"  # we cut at a stop string ourselves
             return Completion(
                 text=assembler.text,
                 finish_reason=finish or "stop",
-                prompt_tokens=prompt_tokens,
-                completion_tokens=completion_tokens,
+                prompt_tokens=usage.get("prompt_tokens"),
+                completion_tokens=usage.get("completion_tokens"),
                 duration_ms=(time.perf_counter() - started) * 1000,
+                cached_tokens=_cached_tokens(usage),
             )
 
     def _check_status(self, response: httpx.Response, body_text: str) -> None:
@@ -294,7 +306,7 @@ class ModelClient:
 
     async def _post_once(
         self, path: str, body: dict[str, Any], assembler: _TextAssembler
-    ) -> tuple[str | None, int | None, int | None]:
+    ) -> _Result:
         async with self._transport_errors():
             response = await self._http.post(path, json=body)
             self._check_status(response, response.text)
@@ -302,7 +314,7 @@ class ModelClient:
 
     async def _parse_body(
         self, text: str, assembler: _TextAssembler
-    ) -> tuple[str | None, int | None, int | None]:
+    ) -> _Result:
         try:
             data = json.loads(text)
             choice = data["choices"][0]
@@ -312,12 +324,12 @@ class ModelClient:
                 f"model server sent malformed JSON: {' '.join(text.split())[:_ERROR_SNIPPET]!r}"
             ) from exc
         await assembler.feed(piece or "")
-        usage = data.get("usage") or {}
-        return choice.get("finish_reason"), usage.get("prompt_tokens"), usage.get("completion_tokens")
+        usage = data.get("usage")
+        return choice.get("finish_reason"), usage if isinstance(usage, dict) else {}
 
     async def _post_stream(
         self, path: str, body: dict[str, Any], assembler: _TextAssembler
-    ) -> tuple[str | None, int | None, int | None]:
+    ) -> _Result:
         finish: str | None = None
         usage: dict[str, Any] = {}
         done = False
@@ -338,7 +350,8 @@ class ModelClient:
                     raise ModelBadResponse(f"model server streamed malformed JSON: {data[:100]}") from exc
                 if not isinstance(chunk, dict):
                     raise ModelBadResponse(f"model server streamed an unexpected chunk: {data[:100]}")
-                usage = chunk.get("usage") or usage
+                if isinstance(chunk.get("usage"), dict):
+                    usage = chunk["usage"]
                 for choice in chunk.get("choices") or []:
                     delta = choice.get("text") if self.mode == "completions" else (choice.get("delta") or {})
                     piece = delta if isinstance(delta, str) else delta.get("content")
@@ -351,7 +364,7 @@ class ModelClient:
                     break  # server ignored our stop string; stop reading
         if not done and finish is None:
             raise _Retryable(ModelBadResponse("model server ended the stream before the completion finished"))
-        return finish, usage.get("prompt_tokens"), usage.get("completion_tokens")
+        return finish, usage
 
     def _transport_errors(self) -> _TransportErrors:
         return _TransportErrors(self.base_url)

@@ -32,6 +32,7 @@ class Usage:
     prompt_tokens: int = 0  # prompt size of the last model call
     completion_tokens: int = 0  # summed over calls
     calls: int = 0
+    cached_prompt_tokens: int = 0  # summed over calls: prompt tokens the server's prefix cache served
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)

@@ -181,7 +181,7 @@ def test_oversized_body_gives_413(client: httpx.Client):
         yield b'"}'
 
     r = client.post("/solve", content=chunks(), headers={"content-type": "application/json"})
-    assert r.status_code == 413
+    assert r.status_code == 413 and r.json()["error"]["code"] == "body_too_large"
 
 
 def test_unknown_problem_is_a_model_rejection_not_a_crash(client: httpx.Client):
@@ -195,7 +195,9 @@ def test_health_ready_and_openapi(client: httpx.Client):
     assert ready.status_code == 200, ready.text
     report = ready.json()
     assert report["model"]["ok"] and report["model"]["serves_model"]
-    assert report["sandbox"]["ok"] and report["sandbox"]["layers"]["layers"]
+    sandbox = report["sandbox"]
+    assert sandbox["ok"] and sandbox["run"] == "ok" and sandbox["safe"] is True
+    assert sandbox["layers"]["seccomp"]["active"] is True
     schema = client.get("/openapi.json").json()
     assert "/solve" in schema["paths"]
     assert client.get("/docs").status_code == 200

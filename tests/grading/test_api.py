@@ -103,8 +103,12 @@ def test_submit_follow_and_report(api: httpx.Client) -> None:
 
     listed = api.get("/homework").json()
     assert job["id"] in [j["id"] for j in listed]
-    # Cancelling a finished job changes nothing.
-    assert api.delete(f"/homework/{job['id']}").json()["status"] == "completed"
+    # Cancelling a finished job changes nothing; deleting removes it.
+    assert api.post(f"/homework/{job['id']}/cancel").json()["status"] == "completed"
+    assert api.delete(f"/homework/{job['id']}").status_code == 204
+    assert api.get(f"/homework/{job['id']}").status_code == 404
+    assert api.get(f"/homework/{job['id']}/report").status_code == 404
+    assert job["id"] not in [j["id"] for j in api.get("/homework").json()]
 
 
 @pytest.mark.parametrize(
@@ -151,3 +155,4 @@ def test_cancel_a_running_job(api: httpx.Client) -> None:
     assert after["status"] == "cancelled"
     assert after["progress"]["submissions_checked"] <= checked + 2  # at most the batch in flight lands
     assert api.get("/healthz").status_code == 200
+    assert api.delete(f"/homework/{job['id']}").status_code == 204

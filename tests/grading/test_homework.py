@@ -264,3 +264,31 @@ async def test_unkeyable_problems_are_flagged_and_their_items_not_counted(
         reasons = {v.problem_id: (v.reason, v.points) for v in store.verdicts(info.id)}
         assert reasons == {"a": ("no_reference", 0.0), "b": ("equal_string", 1.0)}
         store.close()
+
+
+@async_test
+async def test_delete_stops_a_running_job_and_removes_everything(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    store = SqliteJobStore(path)
+    homework = HomeworkSet.model_validate(
+        {
+            "problems": [{"id": "p1", "reference": "3"}],
+            "submissions": [
+                {"student": f"s{i}", "problem_id": "p1", "answer": "5^(5^(5^(5^5)))"} for i in range(4)
+            ],
+        }
+    )
+    async with CheckerPool(workers=1, timeout=0.5) as slow_pool:
+        runner = HomeworkRunner(store, slow_pool, batch_size=1)
+        info = await runner.submit(homework)
+        for _ in range(100):  # polling the store, as a client polls GET /homework/{id}
+            if store.info(info.id).progress.submissions_checked >= 1:
+                break
+            await asyncio.sleep(0.05)
+        assert await runner.delete(info.id)
+        assert not await runner.delete(info.id)
+    assert store.info(info.id) is None
+    store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT COUNT(*) FROM verdicts").fetchone() == (0,)
+        assert db.execute("SELECT COUNT(*) FROM keys").fetchone() == (0,)

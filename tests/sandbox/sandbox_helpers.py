@@ -10,7 +10,7 @@ SECRET = "sandbox-test-secret-7f3a"
 
 
 def uid_processes(low: int, high: int) -> list[tuple[int, int, int]]:
-    """(pid, ppid, uid) of every process whose real uid lies in [low, high]."""
+    """(pid, ppid, uid) of every live (non-zombie) process whose real uid lies in [low, high]."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -21,6 +21,8 @@ def uid_processes(low: int, high: int) -> list[tuple[int, int, int]]:
             continue
         fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
         uid = int(fields["Uid"].split()[0])
+        if fields["State"].split()[0] == "Z":
+            continue  # dead, waiting for its (new) parent to reap it
         if low <= uid <= high:
             found.append((int(entry), int(fields["PPid"]), uid))
     return found

@@ -207,7 +207,7 @@ async def test_double_fork_daemon_does_not_outlive_the_run(sandbox: Sandbox) -> 
     info = await sandbox.ping()
     low, high = info["uids"]
     for _pid, ppid, _uid in uid_processes(low, high):
-        assert ppid == info["pid"], "a sandbox process is not a direct child of the server"
+        assert ppid == info["zygote_pid"], "a sandbox process is not a direct child of the zygote"
 
 
 async def test_killing_the_parent_fails_and_server_survives(sandbox: Sandbox) -> None:
@@ -349,6 +349,28 @@ async def test_monkeypatched_sympy_is_not_seen_by_the_next_run(sandbox: Sandbox)
     assert second.stdout == "[-2, 2] 2\n"
 
 
+async def test_no_other_request_data_in_the_childs_memory(sandbox: Sandbox) -> None:
+    # Children are forked from a zygote that never saw a request, not from the serving process.
+    secret = "user-a-secret-" + os.urandom(8).hex()
+    first = await sandbox.run(f"value = {secret!r}\nprint(value * 3)")
+    assert first.stdout.count(secret) == 3
+    half = len(secret) // 2
+    scan = (
+        "import ctypes\n"
+        f"needle = {secret[:half]!r}.encode() + {secret[half:]!r}.encode()\n"
+        "hits = 0\n"
+        "for line in open('/proc/self/maps').read().splitlines():\n"
+        "    addr, perms = line.split()[:2]\n"
+        "    if perms.startswith('rw'):\n"
+        "        lo, hi = (int(x, 16) for x in addr.split('-'))\n"
+        "        hits += ctypes.string_at(lo, hi - lo).count(needle)\n"
+        "print(hits)\n"
+    )
+    for _ in range(4):  # fresh and pooled children, forked after the secret passed through the server
+        result = await sandbox.run(scan, timeout=20)
+        assert result.stdout == "1\n", result  # only the scanner's own needle
+
+
 # --- raw syscalls and kernel surfaces ---
 
 
@@ -409,7 +431,7 @@ async def test_after_the_suite_no_sandbox_process_remains_and_sympy_works(secret
         low, high = info["uids"]
         await sb.run("import os\ntry:\n    os.fork()\nexcept OSError:\n    pass")
         await asyncio.sleep(0.3)
-        stray = [p for p in uid_processes(low, high) if p[1] != info["pid"]]
+        stray = [p for p in uid_processes(low, high) if p[1] != info["zygote_pid"]]
         assert stray == []
     assert uid_processes(low, high) == []
 

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sandbox_helpers import PROJECT_ROOT
+from sandbox_helpers import PROJECT_ROOT, uid_processes
 
 from sandbox import Sandbox, SandboxUnavailable
 
@@ -38,11 +38,14 @@ async def test_crashed_server_is_restarted(secret_in_environment) -> None:
 
 async def test_crash_during_a_run_fails_it_cleanly_then_recovers(secret_in_environment) -> None:
     async with Sandbox(pool_size=1) as sb:
-        running = asyncio.create_task(sb.run("import time\ntime.sleep(5)", timeout=10))
+        low, high = (await sb.ping())["uids"]
+        running = asyncio.create_task(sb.run("while True:\n    pass", timeout=30))
         await asyncio.sleep(0.5)
         os.kill(sb.server_pid, signal.SIGKILL)
         with pytest.raises(SandboxUnavailable, match="closed the connection"):
             await running
+        await asyncio.sleep(0.5)
+        assert uid_processes(low, high) == []  # the busy child died with its server (PDEATHSIG)
         assert (await sb.run("print(3)")).stdout == "3\n"
 
 

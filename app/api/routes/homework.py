@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -68,7 +69,13 @@ def _unknown(job_id: str) -> JSONResponse:
     return error_response(404, "job_not_found", f"no homework job {job_id!r}")
 
 
-@router.post("", status_code=202, response_model=JobInfo)
+_SUBMIT_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "The body is not valid JSON."},
+    413: {"description": "Request body too large (setting `max_body_bytes`)."},
+}
+
+
+@router.post("", status_code=202, response_model=JobInfo, responses=_SUBMIT_ERRORS)
 async def submit(homework: HomeworkSet, request: Request, response: Response) -> JobInfo:
     """Queue a homework set for grading; poll `GET /homework/{id}` for progress."""
     info = await _runner(request).submit(homework)
@@ -78,7 +85,7 @@ async def submit(homework: HomeworkSet, request: Request, response: Response) ->
 
 @router.get("", response_model=list[JobInfo])
 async def list_jobs(
-    request: Request, limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)
+    request: Request, limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=10_000_000)
 ) -> list[JobInfo]:
     """Jobs, newest first."""
     return _runner(request).store.list(limit, offset)
@@ -103,14 +110,16 @@ async def report(job_id: str, request: Request, format: ReportFormat = Query("js
     return Response(body, media_type=MEDIA_TYPES[format])
 
 
-@router.delete("/{job_id}", response_model=JobInfo, responses=_NOT_FOUND)
+@router.post("/{job_id}/cancel", response_model=JobInfo, responses=_NOT_FOUND)
 async def cancel(job_id: str, request: Request) -> JobInfo | JSONResponse:
-    """Cancel a job; verdicts already written are kept."""
+    """Stop a queued or running job; what was graded stays and the report shows it."""
     info = await _runner(request).cancel(job_id)
     return info if info is not None else _unknown(job_id)
 
 
-@router.post("/{job_id}/cancel", response_model=JobInfo, responses=_NOT_FOUND)
-async def cancel_post(job_id: str, request: Request) -> JobInfo | JSONResponse:
-    """Same as `DELETE /homework/{id}`."""
-    return await cancel(job_id, request)
+@router.delete("/{job_id}", status_code=204, responses=_NOT_FOUND)
+async def delete(job_id: str, request: Request) -> Response:
+    """Stop the job if it runs, and delete it with its keys and verdicts."""
+    if not await _runner(request).delete(job_id):
+        return _unknown(job_id)
+    return Response(status_code=204)

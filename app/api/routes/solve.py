@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import StreamingResponse
 
 from app.api.schemas import ErrorBody, SolveBody, SolveResponse
+from app.observability import observed
 from app.tir.errors import SolveError
 from app.tir.solver import Solver
 
@@ -42,7 +43,7 @@ async def _event_stream(solver: Solver, body: SolveBody) -> AsyncIterator[str]:
 
     async def run() -> None:
         try:
-            result = await solver.solve(body.to_request(), emit=emit)
+            result = await observed(solver.solve(body.to_request(), emit=emit))
             final = SolveResponse.model_validate(result.to_dict()).model_dump(mode="json")
             queue.put_nowait(("final", final))
         except SolveError as exc:
@@ -90,5 +91,5 @@ async def solve(body: SolveBody, request: Request) -> Any:
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    result = await solver.solve(body.to_request())
+    result = await observed(solver.solve(body.to_request()))
     return result.to_dict()

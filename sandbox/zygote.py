@@ -1,0 +1,226 @@
+"""The zygote: a pristine copy of the warmed server that forks every child.
+
+The serving process handles request data (code, outputs) that freed memory keeps long after a
+request ends, and a forked child can read all of its own memory. So children are never forked from
+it: right after warm-up, before any request, the server forks this zygote, which only ever receives
+"spawn uid U" messages. It forks the child, passes the server its ends of the child's channels
+(SCM_RIGHTS), reaps its children and reports how they ended.
+
+Messages are JSON datagrams on a SOCK_SEQPACKET pair:
+server -> zygote  {"spawn": uid, "spare": bool}
+zygote -> server  {"spawned": uid, "pid": pid} + fds [control socket, stdout memfd, stderr memfd]
+                  {"failed": uid, "error": text}
+                  {"exit": pid, "status": wait status, "cpu": seconds}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import select
+import signal
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from . import confine
+from .capture import new_stream
+from .child import ChildPlan, child_main
+
+_MAX_MESSAGE = 4096
+
+
+@dataclass(frozen=True)
+class Exit:
+    """How a child ended: its wait status and the CPU seconds it used."""
+
+    status: int
+    cpu_seconds: float
+
+
+@dataclass(frozen=True)
+class Spawned:
+    pid: int
+    ctrl: socket.socket
+    out_fd: int
+    err_fd: int
+    exited: asyncio.Future[Exit]
+
+
+class ZygoteDied(Exception):
+    """The zygote is gone; the server cannot fork children any more."""
+
+
+def start_zygote(plan: ChildPlan, workroot: str | None) -> tuple[int, socket.socket]:
+    """Fork the zygote (call before serving anything); returns its pid and the server's channel end."""
+    server_end, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the zygote
+        server_end.close()
+        _zygote_main(zygote_end, plan, workroot)
+    zygote_end.close()
+    return pid, server_end
+
+
+def _zygote_main(chan: socket.socket, plan: ChildPlan, workroot: str | None) -> NoReturn:
+    code = 0
+    try:
+        parent = os.getppid()
+        confine.prctl(confine.PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:
+            os._exit(0)
+        with contextlib.suppress(OSError):
+            confine.prctl(confine.PR_SET_CHILD_SUBREAPER, 1)
+        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_DFL)
+        while True:
+            readable, _, _ = select.select([chan, wake_r], [], [])
+            if wake_r in readable:
+                with contextlib.suppress(BlockingIOError):
+                    os.read(wake_r, 4096)
+                _report_exits(chan)
+            if chan in readable:
+                data = chan.recv(_MAX_MESSAGE)
+                if not data:
+                    return  # the server is gone; our children die with us (PDEATHSIG)
+                request = json.loads(data)
+                _spawn(chan, plan, workroot, int(request["spawn"]), bool(request.get("spare")))
+    except BaseException:
+        code = 70
+    finally:
+        os._exit(code)
+
+
+def _spawn(chan: socket.socket, plan: ChildPlan, workroot: str | None, uid: int, spare: bool) -> None:
+    try:
+        server_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        out_fd, err_fd = new_stream("stdout"), new_stream("stderr")
+        workdir = _workdir(workroot, uid, plan.switch_uid)
+        pid = os.fork()
+    except OSError as exc:
+        chan.send(json.dumps({"failed": uid, "error": str(exc)}).encode())
+        return
+    if pid == 0:  # pragma: no cover - the child never returns
+        chan.close()
+        child_main(plan, uid, child_end.fileno(), out_fd, err_fd, workdir, spare=spare)
+    child_end.close()
+    try:
+        message = json.dumps({"spawned": uid, "pid": pid}).encode()
+        socket.send_fds(chan, [message], [server_end.fileno(), out_fd, err_fd])
+    finally:
+        server_end.close()
+        os.close(out_fd)
+        os.close(err_fd)
+
+
+def _workdir(workroot: str | None, uid: int, chown: bool) -> str | None:
+    """Without a per-child tmpfs, a per-uid directory that the server empties after each use."""
+    if workroot is None:
+        return None
+    path = os.path.join(workroot, str(uid))
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    if chown:
+        os.chown(path, uid, uid)
+    return path
+
+
+def _report_exits(chan: socket.socket) -> None:
+    while True:
+        try:
+            pid, status, usage = os.wait4(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        message = {"exit": pid, "status": status, "cpu": usage.ru_utime + usage.ru_stime}
+        chan.send(json.dumps(message).encode())
+
+
+class ZygoteClient:
+    """The server's side of the zygote channel."""
+
+    def __init__(self, pid: int, chan: socket.socket) -> None:
+        self.pid = pid
+        self._chan = chan
+        self._chan.setblocking(False)
+        self._pending: dict[int, asyncio.Future[Spawned]] = {}
+        self._exits: dict[int, asyncio.Future[Exit]] = {}
+        self.dead = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._on_death: Callable[[], object] = lambda: None
+
+    def attach(self, loop: asyncio.AbstractEventLoop, on_death: Callable[[], object] = lambda: None) -> None:
+        self._loop = loop
+        self._on_death = on_death
+        loop.add_reader(self._chan.fileno(), self._on_readable)
+
+    async def spawn(self, uid: int, *, spare: bool) -> Spawned:
+        if self.dead or self._loop is None:
+            raise ZygoteDied("the zygote process is gone")
+        fut = self._loop.create_future()
+        self._pending[uid] = fut
+        await self._loop.sock_sendall(self._chan, json.dumps({"spawn": uid, "spare": spare}).encode())
+        return await fut
+
+    def close(self) -> None:
+        """Closing the channel ends the zygote (and, through PDEATHSIG, any child it still has)."""
+        if self._loop is not None and not self.dead:
+            self._loop.remove_reader(self._chan.fileno())
+        self._chan.close()
+        self.dead = True
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+
+    def _on_readable(self) -> None:
+        while True:
+            try:
+                data, fds, _flags, _addr = socket.recv_fds(self._chan, _MAX_MESSAGE, 3)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                data, fds = b"", []
+            if not data:
+                self._died()
+                return
+            self._dispatch(json.loads(data), fds)
+
+    def _dispatch(self, message: dict[str, Any], fds: list[int]) -> None:
+        assert self._loop is not None
+        if "exit" in message:
+            fut = self._exits.pop(message["exit"], None)
+            if fut is not None and not fut.done():
+                fut.set_result(Exit(message["status"], message["cpu"]))
+            return
+        uid = message.get("spawned", message.get("failed"))
+        pending = self._pending.pop(uid, None)
+        if "failed" in message or len(fds) != 3 or pending is None:
+            for fd in fds:
+                os.close(fd)
+            if pending is not None and not pending.done():
+                pending.set_exception(OSError(f"zygote could not fork: {message.get('error', message)}"))
+            return
+        exited = self._loop.create_future()
+        self._exits[message["pid"]] = exited
+        ctrl = socket.socket(fileno=fds[0])
+        pending.set_result(Spawned(message["pid"], ctrl, fds[1], fds[2], exited))
+
+    def _died(self) -> None:
+        assert self._loop is not None
+        self.dead = True
+        self._loop.remove_reader(self._chan.fileno())
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(ZygoteDied("the zygote process died"))
+        # Its children died with it (PDEATHSIG); report them as killed.
+        for fut in self._exits.values():
+            if not fut.done():
+                fut.set_result(Exit(signal.SIGKILL, 0.0))
+        self._pending.clear()
+        self._exits.clear()
+        self._on_death()
