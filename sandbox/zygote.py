@@ -174,6 +174,8 @@ class ZygoteClient:
             self._loop.remove_reader(self._chan.fileno())
         self._chan.close()
         self.dead = True
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)  # it would exit on EOF anyway; do not wait on it
         with contextlib.suppress(ChildProcessError):
             os.waitpid(self.pid, 0)
 
