@@ -82,6 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--socket", default=None, help="use a running server instead of starting one")
     p_run.add_argument("--allow-insecure", action="store_true", default=insecure_from_env())
     args = parser.parse_args(argv)
+    if args.command in ("serve", "probe"):
+        try:
+            Limits(**{f.name: getattr(args, f.name) for f in fields(Limits)})
+        except ValueError as exc:
+            parser.error(str(exc))
 
     if args.command == "serve":
         return serve(_options(args, args.socket))

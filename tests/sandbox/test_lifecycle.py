@@ -49,6 +49,15 @@ async def test_crash_during_a_run_fails_it_cleanly_then_recovers(secret_in_envir
         assert (await sb.run("print(3)")).stdout == "3\n"
 
 
+async def test_zygote_death_stops_the_server_and_the_client_restarts_it(secret_in_environment) -> None:
+    async with Sandbox(pool_size=1) as sb:
+        info = await sb.ping()
+        os.kill(info["zygote_pid"], signal.SIGKILL)
+        await asyncio.sleep(1.5)  # the server notices, kills what is left and exits
+        assert (await sb.run("print(5)")).stdout == "5\n"
+        assert sb.restarts == 1 and (await sb.ping())["zygote_pid"] != info["zygote_pid"]
+
+
 async def test_session_on_a_crashed_server_reports_killed(secret_in_environment) -> None:
     async with Sandbox(pool_size=1) as sb, sb.session() as s:
         await s.run("v = 1")

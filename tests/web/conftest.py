@@ -43,8 +43,10 @@ def chromium_path() -> str | None:
     return "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator[Browser]:
+    """A browser per test: Playwright's sync API keeps an event loop running while it is open, which would
+    break the pytest-asyncio tests that run after it in the same process."""
     executable = chromium_path()
     if executable is None:
         if os.environ.get("CI"):
@@ -76,6 +78,13 @@ def web_service(
     # three key samples over the three recorded answers to "What is 6 times 7?" (42, 42, 41) give a 67% key,
     # below this review threshold: that problem is flagged `needs_review`
     return start_service(web_replay.url, grading_store_path=store, key_samples=3, review_threshold=0.9)
+
+
+@pytest.fixture(scope="session")
+def slow_service(start_replay: StartReplay, start_service: StartService) -> Proc:
+    """A model that waits 3 s before every answer: time enough to press Stop or Cancel mid-way."""
+    replay = start_replay(EXAMPLE_TRAJECTORIES, extra=["--latency-ms", "3000"])
+    return start_service(replay.url, key_samples=1)
 
 
 @pytest.fixture

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from playwright.sync_api import Page, expect
 
-from tests.conftest import Proc, StartReplay, StartService
+from tests.conftest import Proc
 from tests.web.conftest import EXAMPLE_TRAJECTORIES, screenshot
 
 
@@ -157,13 +156,6 @@ def test_the_form_is_usable_from_the_keyboard(page: Page) -> None:
     expect(page.locator("#answer .katex")).to_be_visible(timeout=30_000)
 
 
-@pytest.fixture(scope="module")
-def slow_service(start_replay: StartReplay, start_service: StartService) -> Proc:
-    """A model that waits 3 s before every answer: time enough to press Stop mid-solve."""
-    replay = start_replay(EXAMPLE_TRAJECTORIES, extra=["--latency-ms", "3000"])
-    return start_service(replay.url)
-
-
 def test_stop_aborts_the_solve(page: Page, slow_service: Proc) -> None:
     record = example("What is the remainder when $2^{100}$")
     page.goto(slow_service.url + "/")
@@ -174,6 +166,17 @@ def test_stop_aborts_the_solve(page: Page, slow_service: Proc) -> None:
     expect(page.locator("#solve-status")).to_have_text("Stopped.")
     expect(page.get_by_role("button", name="Solve")).to_be_enabled()
     expect(page.get_by_role("button", name="Stop")).to_be_disabled()
+    expect(page.locator(".sample .sample-state")).to_have_text("stopped")
     page.wait_for_timeout(3500)  # the model's first answer would have arrived by now: nothing is drawn
     expect(page.locator(".sample pre.code")).to_have_count(0)
     expect(page.locator("#answer .katex")).to_have_count(0)
+
+
+def test_a_narrow_screen_needs_no_sideways_scrolling(page: Page) -> None:
+    page.set_viewport_size({"width": 390, "height": 844})
+    record = example("Solve for $x$")
+    solve(page, record["problem"])
+    expect(page.locator("#answer .katex")).to_be_visible(timeout=30_000)
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the page is {overflow}px wider than the screen"
+    screenshot(page, "solve-narrow")

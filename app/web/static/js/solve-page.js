@@ -19,6 +19,8 @@ const trajectories = $("trajectories");
 const samplesList = $("samples-list");
 
 let running = null; // the AbortController of the solve in flight
+let views = []; // one SampleView per sample of the current solve
+let done = 0; // samples finished so far
 
 /** The request body from the form, or throws an Error naming the field. */
 function readForm() {
@@ -71,15 +73,13 @@ async function solve(event) {
     if (error.name === "AbortError") status.textContent = "Stopped.";
     else fail(error.message);
   } finally {
+    for (const view of views) view.stop(); // no-op for samples that finished
     running = null;
     solveButton.disabled = false;
     stopButton.disabled = true;
     trajectories.setAttribute("aria-busy", "false");
   }
 }
-
-let views = [];
-let done = 0;
 
 function start(samples) {
   solveButton.disabled = true;

@@ -131,6 +131,15 @@ export class SampleView {
     if (answer !== null && answer !== undefined) append(this.answer, "→ ", texSpan(answer));
   }
 
+  /** The solve ended early (stopped, or an error): a sample still running says so. */
+  stop() {
+    if (this.root.dataset.finish) return;
+    this.commit();
+    this.root.dataset.finish = "stopped";
+    this.state.textContent = "stopped";
+    this.state.className = "sample-state finish-stopped";
+  }
+
   /** Redraw from the final JSON (the server's own split of the text). */
   showSteps(sample) {
     clear(this.live);
