@@ -304,17 +304,13 @@ class ModelClient:
             raise _Retryable(ModelServerError(f"model server answered {status}: {snippet}"))
         raise ModelRejected(f"model server rejected the request with {status}: {snippet}")
 
-    async def _post_once(
-        self, path: str, body: dict[str, Any], assembler: _TextAssembler
-    ) -> _Result:
+    async def _post_once(self, path: str, body: dict[str, Any], assembler: _TextAssembler) -> _Result:
         async with self._transport_errors():
             response = await self._http.post(path, json=body)
             self._check_status(response, response.text)
         return await self._parse_body(response.text, assembler)
 
-    async def _parse_body(
-        self, text: str, assembler: _TextAssembler
-    ) -> _Result:
+    async def _parse_body(self, text: str, assembler: _TextAssembler) -> _Result:
         try:
             data = json.loads(text)
             choice = data["choices"][0]
@@ -327,9 +323,7 @@ class ModelClient:
         usage = data.get("usage")
         return choice.get("finish_reason"), usage if isinstance(usage, dict) else {}
 
-    async def _post_stream(
-        self, path: str, body: dict[str, Any], assembler: _TextAssembler
-    ) -> _Result:
+    async def _post_stream(self, path: str, body: dict[str, Any], assembler: _TextAssembler) -> _Result:
         finish: str | None = None
         usage: dict[str, Any] = {}
         done = False

@@ -47,7 +47,7 @@ def test_valid_keys_are_accepted(keyed: Proc, headers: dict[str, str]):
 
 
 def test_probes_and_docs_stay_open_but_data_routes_do_not(keyed: Proc):
-    for path in ("/healthz", "/readyz", "/openapi.json", "/docs"):
+    for path in ("/healthz", "/readyz", "/openapi.json", "/docs", "/"):
         assert httpx.get(f"{keyed.url}{path}", timeout=15).status_code == 200, path
     for path in ("/metrics", "/homework", "/homework/abc"):
         assert httpx.get(f"{keyed.url}{path}").status_code == 401, path

@@ -2,11 +2,12 @@
 
 from app.api.middleware.access import AccessObserver, route_template, route_templates
 from app.api.middleware.admission import AdmissionControl, AdmissionGate, Overloaded
-from app.api.middleware.api_keys import OPEN_PATHS, ApiKeyAuth
+from app.api.middleware.api_keys import OPEN_PATHS, OPEN_PREFIXES, ApiKeyAuth
 from app.api.middleware.request_id import RequestId, sane_request_id
 
 __all__ = [
     "OPEN_PATHS",
+    "OPEN_PREFIXES",
     "AccessObserver",
     "AdmissionControl",
     "AdmissionGate",

@@ -10,9 +10,22 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.middleware.responses import send_error
 
-__all__ = ["OPEN_PATHS", "ApiKeyAuth"]
+__all__ = ["OPEN_PATHS", "OPEN_PREFIXES", "ApiKeyAuth"]
 
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+# Probes, API docs and the web pages' shells and assets hold no data; every data route needs a key.
+OPEN_PATHS = frozenset(
+    {
+        "/healthz",
+        "/readyz",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/redoc",
+        "/openapi.json",
+        "/",
+        "/homework.html",
+    }
+)
+OPEN_PREFIXES = ("/static/", "/examples/")
 
 
 def presented_key(headers: Headers) -> str | None:
@@ -26,10 +39,20 @@ def presented_key(headers: Headers) -> str | None:
 class ApiKeyAuth:
     """Refuses requests without a configured key with 401; with no keys configured it lets all through."""
 
-    def __init__(self, app: ASGIApp, keys: Iterable[str], open_paths: frozenset[str] = OPEN_PATHS) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        keys: Iterable[str],
+        open_paths: frozenset[str] = OPEN_PATHS,
+        open_prefixes: tuple[str, ...] = OPEN_PREFIXES,
+    ) -> None:
         self.app = app
         self._keys = [k.encode() for k in keys if k]
         self.open_paths = open_paths
+        self.open_prefixes = open_prefixes
+
+    def _open(self, path: str) -> bool:
+        return path in self.open_paths or path.startswith(self.open_prefixes)
 
     def _valid(self, key: str) -> bool:
         given = key.encode("latin-1")  # the header's raw bytes (Starlette decodes headers as latin-1)
@@ -39,7 +62,7 @@ class ApiKeyAuth:
         return valid
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self._keys or scope["path"] in self.open_paths:
+        if scope["type"] != "http" or not self._keys or self._open(scope["path"]):
             await self.app(scope, receive, send)
             return
         key = presented_key(Headers(scope=scope))

@@ -1,13 +1,16 @@
 // A small Python highlighter: one regular expression, one pass, spans built with text nodes only.
 
 const KEYWORDS = new Set(
-  ("False None True and as assert async await break class continue def del elif else except finally for " +
-    "from global if import in is lambda nonlocal not or pass raise return try while with yield match case")
-    .split(" "),
+  (
+    "False None True and as assert async await break class continue def del elif else except finally for " +
+    "from global if import in is lambda nonlocal not or pass raise return try while with yield match case"
+  ).split(" "),
 );
 const BUILTINS = new Set(
-  ("abs all any bin bool dict divmod enumerate filter float format frozenset int isinstance len list map " +
-    "max min next pow print range repr reversed round set sorted str sum tuple type zip").split(" "),
+  (
+    "abs all any bin bool dict divmod enumerate filter float format frozenset int isinstance len list map " +
+    "max min next pow print range repr reversed round set sorted str sum tuple type zip"
+  ).split(" "),
 );
 
 // Order matters: strings and comments first so that their contents are not read as code.

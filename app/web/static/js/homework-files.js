@@ -14,7 +14,9 @@ export async function readHomework(setFile, submissionsFile, { title = "", stric
   }
   if (!Array.isArray(body.problems)) throw new Error(`${setFile.name}: no "problems" list in this file`);
   if (!Array.isArray(body.submissions)) {
-    throw new Error("Submissions: choose a submissions file (CSV or JSONL), or a JSON file holding the whole set.");
+    throw new Error(
+      "Submissions: choose a submissions file (CSV or JSONL), or a JSON file holding the whole set.",
+    );
   }
   body.problems = body.problems.map(numericPoints);
   body.title = title.trim() || body.title || stem(setFile.name);
@@ -50,7 +52,11 @@ function jsonLines(text) {
 
 // CSV cells are strings; a number-looking `points` is sent as a number (anything else the service refuses).
 function numericPoints(problem) {
-  if (typeof problem.points === "string" && problem.points.trim() !== "" && Number.isFinite(Number(problem.points))) {
+  if (
+    typeof problem.points === "string" &&
+    problem.points.trim() !== "" &&
+    Number.isFinite(Number(problem.points))
+  ) {
     return { ...problem, points: Number(problem.points) };
   }
   return problem;

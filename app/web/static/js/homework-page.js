@@ -123,7 +123,12 @@ async function loadRecent() {
     for (const job of jobs) {
       const when = new Date(job.created_at * 1000).toLocaleString();
       list.append(
-        el("li", {}, el("a", { href: `#job=${encodeURIComponent(job.id)}` }, job.title || job.id), ` (${job.status}, ${when})`),
+        el(
+          "li",
+          {},
+          el("a", { href: `#job=${encodeURIComponent(job.id)}` }, job.title || job.id),
+          ` (${job.status}, ${when})`,
+        ),
       );
     }
   } catch {

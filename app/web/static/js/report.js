@@ -31,7 +31,13 @@ function th(text) {
 }
 
 function scoresTable(report) {
-  const head = el("tr", {}, th("Student"), report.problems.map((p) => th(p.id)), th("Score"));
+  const head = el(
+    "tr",
+    {},
+    th("Student"),
+    report.problems.map((p) => th(p.id)),
+    th("Score"),
+  );
   const rows = report.students.map((student) => {
     const byProblem = new Map(student.items.map((item) => [item.problem_id, item]));
     return el(
@@ -45,12 +51,19 @@ function scoresTable(report) {
   return el(
     "div",
     { class: "table-wrap" },
-    el("table", { class: "scores" }, el("caption", {}, "Scores"), el("thead", {}, head), el("tbody", {}, rows)),
+    el(
+      "table",
+      { class: "scores" },
+      el("caption", {}, "Scores"),
+      el("thead", {}, head),
+      el("tbody", {}, rows),
+    ),
   );
 }
 
 function markCell(item) {
-  if (!item) return el("td", { class: "mark" }, "—", el("span", { class: "visually-hidden" }, "not answered"));
+  if (!item)
+    return el("td", { class: "mark" }, "—", el("span", { class: "visually-hidden" }, "not answered"));
   const ok = item.equivalent;
   return el(
     "td",
@@ -61,7 +74,16 @@ function markCell(item) {
 }
 
 function keysTable(report) {
-  const head = el("tr", {}, th("Problem"), th("Statement"), th("Key"), th("Source"), th("Confidence"), th("Points"));
+  const head = el(
+    "tr",
+    {},
+    th("Problem"),
+    th("Statement"),
+    th("Key"),
+    th("Source"),
+    th("Confidence"),
+    th("Points"),
+  );
   const rows = report.problems.map((p) => {
     const key = p.key;
     const review = Boolean(key && key.needs_review);
@@ -70,7 +92,12 @@ function keysTable(report) {
       { class: review ? "needs-review" : null, "data-problem": p.id },
       el("th", { scope: "row" }, p.id),
       el("td", {}, p.problem ? renderProse(p.problem) : "—"),
-      el("td", {}, key ? texSpan(key.answer) : "pending", key && key.error ? el("div", { class: "reason" }, key.error) : null),
+      el(
+        "td",
+        {},
+        key ? texSpan(key.answer) : "pending",
+        key && key.error ? el("div", { class: "reason" }, key.error) : null,
+      ),
       el("td", {}, key ? key.source : "pending"),
       el(
         "td",
@@ -84,13 +111,28 @@ function keysTable(report) {
   return el(
     "div",
     { class: "table-wrap" },
-    el("table", { class: "keys" }, el("caption", {}, "Answer keys"), el("thead", {}, head), el("tbody", {}, rows)),
+    el(
+      "table",
+      { class: "keys" },
+      el("caption", {}, "Answer keys"),
+      el("thead", {}, head),
+      el("tbody", {}, rows),
+    ),
   );
 }
 
 function studentDetails(student, report) {
   const review = new Set(report.problems.filter((p) => p.key && p.key.needs_review).map((p) => p.id));
-  const head = el("tr", {}, th("Problem"), th("Answer"), th("Read as"), th("Verdict"), th("Reason"), th("Points"));
+  const head = el(
+    "tr",
+    {},
+    th("Problem"),
+    th("Answer"),
+    th("Read as"),
+    th("Verdict"),
+    th("Reason"),
+    th("Points"),
+  );
   const rows = student.items.map((item) =>
     el(
       "tr",
@@ -98,7 +140,15 @@ function studentDetails(student, report) {
       el("th", { scope: "row" }, item.problem_id),
       el("td", { class: "student-answer" }, item.answer || "(empty)"),
       el("td", {}, texSpan(item.answer_parsed)),
-      el("td", {}, el("span", { class: `badge ${item.equivalent ? "ok" : "bad"}` }, item.equivalent ? "correct" : "wrong")),
+      el(
+        "td",
+        {},
+        el(
+          "span",
+          { class: `badge ${item.equivalent ? "ok" : "bad"}` },
+          item.equivalent ? "correct" : "wrong",
+        ),
+      ),
       el("td", { class: "reason" }, item.reason, item.message ? `: ${item.message}` : ""),
       el("td", { class: "num" }, `${fmt(item.points)} / ${fmt(item.max_points)}`),
     ),
@@ -107,7 +157,11 @@ function studentDetails(student, report) {
     "details",
     { class: "student", "data-student": student.student },
     el("summary", {}, `${student.student}: ${fmt(student.score)} / ${fmt(student.max_score)}`),
-    el("div", { class: "table-wrap" }, el("table", { class: "items" }, el("thead", {}, head), el("tbody", {}, rows))),
+    el(
+      "div",
+      { class: "table-wrap" },
+      el("table", { class: "items" }, el("thead", {}, head), el("tbody", {}, rows)),
+    ),
   );
 }
 

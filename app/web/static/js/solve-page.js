@@ -34,7 +34,8 @@ function readForm() {
   const temperature = $("temperature").value.trim();
   if (temperature) {
     const t = Number(temperature);
-    if (!Number.isFinite(t) || t < 0 || t > 2) throw fieldError($("temperature"), "Temperature: from 0 to 2.");
+    if (!Number.isFinite(t) || t < 0 || t > 2)
+      throw fieldError($("temperature"), "Temperature: from 0 to 2.");
     body.temperature = t;
   }
   return body;
@@ -125,8 +126,11 @@ function showFinal(body) {
   const n = body.samples.length;
   const share = `${Math.round(body.confidence * 100)}%`;
   status.textContent =
-    (body.answer === null ? "Finished without an answer" : n > 1 ? `Answered; ${share} of ${n} samples agree` : "Answered") +
-    ` in ${formatMs(body.timing_ms.total)}.`;
+    (body.answer === null
+      ? "Finished without an answer"
+      : n > 1
+        ? `Answered; ${share} of ${n} samples agree`
+        : "Answered") + ` in ${formatMs(body.timing_ms.total)}.`;
   if (n > 1 && body.votes.length) votes.append(votesTable(body.votes, n, body.answer));
 }
 
@@ -144,7 +148,17 @@ function votesTable(list, n, winner) {
     "table",
     { class: "votes" },
     el("caption", {}, `Votes over ${n} samples`),
-    el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Answer"), el("th", { scope: "col" }, "Votes"), el("th", { scope: "col" }, "Share"))),
+    el(
+      "thead",
+      {},
+      el(
+        "tr",
+        {},
+        el("th", { scope: "col" }, "Answer"),
+        el("th", { scope: "col" }, "Votes"),
+        el("th", { scope: "col" }, "Share"),
+      ),
+    ),
     el("tbody", {}, rows),
   );
 }

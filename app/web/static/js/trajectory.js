@@ -31,7 +31,11 @@ export function splitFences(text) {
       pos = text.length;
       break;
     }
-    parts.push({ type: "code", lang: m[1], content: text.slice(bodyStart, bodyStart + close.index).replace(/\n$/, "") });
+    parts.push({
+      type: "code",
+      lang: m[1],
+      content: text.slice(bodyStart, bodyStart + close.index).replace(/\n$/, ""),
+    });
     pos = bodyStart + close.index + close[0].length;
   }
   if (pos < text.length) parts.push({ type: "text", content: text.slice(pos) });
@@ -56,10 +60,17 @@ export function outputBlock({ output, status, duration_ms: durationMs, truncated
     {},
     "Output ",
     statusBadge(status || "ok"),
-    durationMs !== null && durationMs !== undefined ? el("span", { class: "duration" }, ` ${formatMs(durationMs)}`) : null,
+    durationMs !== null && durationMs !== undefined
+      ? el("span", { class: "duration" }, ` ${formatMs(durationMs)}`)
+      : null,
     truncated ? el("span", { class: "hint" }, " (truncated)") : null,
   );
-  return el("figure", { class: `output output-${cssWord(status || "ok")}` }, caption, el("pre", {}, output || ""));
+  return el(
+    "figure",
+    { class: `output output-${cssWord(status || "ok")}` },
+    caption,
+    el("pre", {}, output || ""),
+  );
 }
 
 export function statusBadge(status) {
@@ -73,7 +84,9 @@ function stepNodes(step) {
 }
 
 function partNode(part) {
-  return part.type === "code" ? codeBlock(part.content, part.lang, part.streaming) : renderProse(part.content);
+  return part.type === "code"
+    ? codeBlock(part.content, part.lang, part.streaming)
+    : renderProse(part.content);
 }
 
 /** The view of sample `index` inside `container`: a disclosure with its state in the summary. */
