@@ -88,6 +88,12 @@ class RootView:
     path: str
     bound: tuple[str, ...]
 
+    @property
+    def under_tmp(self) -> tuple[str, ...]:
+        """Bound directories below /tmp (a checkout or venv there): each child's own /tmp hides them, so
+        they are bound again on top of it."""
+        return tuple(d for d in self.bound if d.startswith("/tmp/"))
+
 
 def enter_server_namespaces(network: bool) -> None:
     """Give the server a private mount namespace (and, if asked, an empty network namespace)."""
@@ -124,7 +130,7 @@ def _build_root_view(path: str, extra_dirs: Iterable[str]) -> RootView:
             _bind_device(f"/dev/{dev}", f"{path}/dev/{dev}")
     os.makedirs(path + "/proc", mode=0o555)
     mount("proc", path + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2")
-    os.makedirs(path + "/tmp", mode=0o755)
+    os.makedirs(path + "/tmp", mode=0o755, exist_ok=True)  # exists already when Python lives below /tmp
     mount(None, path, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
     return RootView(path, tuple(bound))
 
@@ -156,9 +162,29 @@ def enter_private_tmp(view: RootView, uid: int, size_mb: int) -> None:
         view.path + "/tmp",
         "tmpfs",
         MS_NOSUID | MS_NODEV,
-        f"size={size_mb}m,mode=0700,uid={uid}",
+        # 0711 only when binds go below it: root may lack CAP_DAC_READ_SEARCH to reach them otherwise.
+        f"size={size_mb}m,mode={'0711' if view.under_tmp else '0700'},uid={uid}",
     )
+    if view.under_tmp:
+        os.seteuid(uid)  # the directories are made as the tmpfs owner: root may lack CAP_DAC_OVERRIDE
+        try:
+            for src in view.under_tmp:
+                _make_traversable_dirs(view.path + "/tmp", src.removeprefix("/tmp/"))
+        finally:
+            os.seteuid(0)
+        for src in view.under_tmp:
+            _bind_readonly(src, view.path + src, directory=True)
     pivot_into(view.path)
+
+
+def _make_traversable_dirs(base: str, relative: str) -> None:
+    """Create ``base/relative`` with every new component mode 0755, whatever the umask."""
+    path = base
+    for part in relative.split("/"):
+        path = f"{path}/{part}"
+        if not os.path.isdir(path):
+            os.mkdir(path)
+            os.chmod(path, 0o755)
 
 
 def set_rlimits(*, as_bytes: int, cpu_soft: int, cpu_hard: int, fsize: int, nofile: int, nproc: int) -> None:

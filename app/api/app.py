@@ -14,6 +14,7 @@ from app.api.middleware import AccessObserver, AdmissionControl, AdmissionGate, 
 from app.api.routes import health, homework, metrics, solve, web
 from app.api.sandbox_link import open_sandbox
 from app.config import Settings, get_settings
+from app.grading import CheckerPool
 from app.observability import MeteredModelClient
 from app.tir.loop import LoopLimits, SessionFactory
 from app.tir.model_client import ModelClient, SamplingParams
@@ -79,9 +80,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with contextlib.AsyncExitStack() as stack:
             client = await stack.enter_async_context(build_model_client(settings))
             sessions, probe = await open_sandbox(settings, stack)
+            # One checker pool grades homework and groups the self-consistency votes by equivalence.
+            checker = await stack.enter_async_context(
+                CheckerPool(
+                    workers=settings.checker_workers,
+                    timeout=settings.checker_timeout_s,
+                    memory_limit_mb=settings.checker_memory_mb,
+                )
+            )
             app.state.model_client = client
             app.state.sandbox_probe = probe
-            app.state.solver = build_solver(settings, client, sessions)
+            app.state.checker_pool = checker
+            app.state.solver = build_solver(settings, client, sessions, equivalent=checker.equivalent)
             yield
 
     app = FastAPI(

@@ -53,7 +53,10 @@ def build_report(store: JobStore, job_id: str) -> Report | None:
     info = store.info(job_id)
     if info is None:
         return None
-    homework = store.homework(job_id)
+    try:
+        homework = store.homework(job_id)
+    except KeyError:  # deleted between the two reads
+        return None
     keys = store.keys(job_id)
     problems = [
         ProblemReport(id=p.id, problem=p.problem, points=p.points, key=keys.get(p.id))

@@ -228,3 +228,25 @@ def test_service_started_sandbox_does_not_outlive_a_sigkilled_service(
         time.sleep(0.1)
     assert not alive(server)
     _assert_all_gone(tree, blocks)
+
+
+# --- an unexpected failure (a bug, a full disk) -------------------------------------------------------
+
+
+def test_an_unexpected_failure_ends_an_sse_solve_and_frees_its_slot(
+    start_service: StartService, start_replay: StartReplay, tmp_path: Path
+):
+    # the trajectory log is a directory: recording fails with IsADirectoryError, outside every typed error
+    service = start_service(
+        start_replay(FAULTS).url, trajectory_log=tmp_path, max_active_solves=1, max_queued_solves=0
+    )
+    with httpx.stream(
+        "POST", f"{service.url}/solve", json={"problem": THREE_ROUNDS, "stream": True}, timeout=20
+    ) as r:
+        body = r.read().decode()
+    assert body.rstrip().splitlines()[-1].startswith("data: ") and "event: error" in body
+    assert "internal_error" in body and "IsADirectoryError" in body and "final" not in body
+    # the slot was released: the next request is served (and fails the same clean way), not shed
+    r, _ = _post(service.url, THREE_ROUNDS)
+    assert r.status_code == 500 and r.json()["error"]["code"] == "internal_error"
+    assert "Traceback" not in r.text

@@ -12,6 +12,7 @@ from tests.conftest import TEST_TRAJECTORIES, Proc, StartReplay, StartService
 from tests.hardening.conftest import HOSTILE, metric
 
 CANARY = "sk-canary-model-key-7f3a9c"  # the service holds it (model server key); code must never see it
+PROJECT_FILE_TEXT = 'name = "tirsolve"'  # a line of pyproject.toml
 RECORDS = [json.loads(line) for line in HOSTILE.read_text().splitlines() if line.strip()]
 
 
@@ -32,7 +33,7 @@ def test_hostile_block_is_contained_and_reported(hostile_service: Proc, record: 
     assert outputs[0]["status"] in record["expect_status"], outputs[0]
     assert body["answer"] == record["answer"]  # the trajectory went on after the contained block
     assert CANARY not in r.text
-    assert "/work/main" not in outputs[0]["content"]  # no host paths in what the model sees
+    assert PROJECT_FILE_TEXT not in r.text  # the checkout's files are not readable from the sandbox
 
 
 def test_specific_containment_evidence(hostile_service: Proc):

@@ -70,7 +70,7 @@ def test_upload_csv_pair_and_read_the_scores(page: Page, web_service: Proc) -> N
     # downloads point at the service's CSV and JSON reports
     csv_link = page.get_by_role("link", name="Download CSV")
     href = csv_link.get_attribute("href")
-    csv_text = httpx.get(f"{web_service.url}{href}", timeout=30).text
+    csv_text = httpx.get(f"{web_service.url}/{href}", timeout=30).text
     assert csv_text.startswith("student,problem_id,answer")
     assert page.get_by_role("link", name="Download JSON").get_attribute("href").endswith("format=json")
     screenshot(page, "homework-report")
@@ -155,6 +155,9 @@ def test_an_uncertain_solver_key_is_highlighted_for_review(page: Page, web_servi
     page.locator("details.student[data-student='ben'] summary").click()
     expect(page.locator("details.student[data-student='ben'] tr.needs-review")).to_have_count(1)
     screenshot(page, "homework-needs-review")
+    # the job id lives in the address: a reload (or a shared link) shows the same report
+    page.reload()
+    expect(page.locator("table.keys tr.needs-review")).to_have_count(1, timeout=30_000)
 
 
 def test_cancel_stops_a_running_job_and_shows_what_was_graded(

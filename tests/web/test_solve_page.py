@@ -46,6 +46,7 @@ def test_solve_shows_the_trajectory_and_the_typeset_answer(page: Page) -> None:
     expect(output.locator("pre")).to_have_text("1170 1170")  # printed by the real sandbox
     expect(sample.locator(".prose .katex").last).to_contain_text("1170")  # the prose's \boxed{} typeset
     expect(sample.locator(".sample-state")).to_have_text("answered")
+    expect(sample.locator(".sample-meta")).to_contain_text("1 code run ·")
     expect(page.locator("table.votes")).to_have_count(0)
     # KaTeX's own fonts came from the package (the machine has no network)
     loaded = page.evaluate(
@@ -71,6 +72,7 @@ def test_the_trajectory_is_drawn_while_it_streams(page: Page) -> None:
     expect(page.locator("#trajectories")).to_have_attribute("aria-busy", "false")
     outputs = page.locator(".sample figure.output pre")
     expect(outputs).to_have_text(["2", "[2, 4, 1, 2, 4, 1] 1 True"])  # the second block reused `r`
+    expect(page.locator(".sample .sample-meta")).to_contain_text("2 code runs")
 
 
 def test_failed_execution_shows_an_error_badge_then_recovers(page: Page) -> None:
@@ -135,7 +137,9 @@ def test_a_service_error_is_shown_with_its_message(page: Page) -> None:
     solve(page, "A problem the replay model has never seen.")
     alert = page.get_by_role("alert")
     expect(alert).to_be_visible(timeout=30_000)
-    expect(alert).not_to_be_empty()
+    # the SSE `error` event's message: the replay model refused a problem it has no recording of
+    expect(alert).to_contain_text("no recorded trajectory")
+    expect(page.locator(".sample .sample-state")).to_have_text("stopped")
     expect(page.get_by_role("button", name="Solve")).to_be_enabled()
     expect(page.locator("#answer .katex")).to_have_count(0)
 

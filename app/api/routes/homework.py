@@ -11,9 +11,8 @@ from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from app.api.errors import error_response
-from app.config import Settings, get_settings
+from app.config import Settings
 from app.grading import (
-    CheckerPool,
     HomeworkRunner,
     HomeworkSet,
     JobInfo,
@@ -30,30 +29,22 @@ __all__ = ["router"]
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Open the job store and checker pool, and resume jobs a previous process left unfinished."""
-    settings: Settings = getattr(app.state, "settings", None) or get_settings()
+    """Open the job store and resume jobs a previous process left unfinished (the app's lifespan, which runs
+    first, owns the checker pool and the solver)."""
+    settings: Settings = app.state.settings
     store = SqliteJobStore(settings.grading_store_path)
-    pool = CheckerPool(
-        workers=settings.checker_workers,
-        timeout=settings.checker_timeout_s,
-        memory_limit_mb=settings.checker_memory_mb,
-    )
-    await pool.start()
-    solver = getattr(app.state, "solver", None)
     runner = HomeworkRunner(
         store,
-        pool,
-        solver_keyer(solver, settings.key_samples) if solver is not None else None,
+        app.state.checker_pool,
+        solver_keyer(app.state.solver, settings.key_samples),
         review_threshold=settings.review_threshold,
     )
-    app.state.checker_pool = pool
     app.state.homework = runner
     await runner.resume()
     try:
         yield
     finally:
         await runner.close()
-        pool.close()
         store.close()
 
 

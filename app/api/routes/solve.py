@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,6 +18,7 @@ from app.tir.solver import Solver
 
 __all__ = ["router"]
 
+log = logging.getLogger("tirsolve")
 router = APIRouter(tags=["solve"])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -49,6 +51,12 @@ async def _event_stream(solver: Solver, body: SolveBody) -> AsyncIterator[str]:
         except SolveError as exc:
             error = {"code": exc.code, "message": exc.message, "status": exc.status_code}
             queue.put_nowait(("error", {"error": error}))
+        except Exception as exc:  # a bug must end the stream (and free its solve slot), not hang it
+            log.exception("unexpected error in a streamed solve")
+            message = f"unexpected {type(exc).__name__}; see the service log"
+            queue.put_nowait(
+                ("error", {"error": {"code": "internal_error", "message": message, "status": 500}})
+            )
 
     task = asyncio.create_task(run())
     try:

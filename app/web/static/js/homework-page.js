@@ -32,7 +32,7 @@ async function submit(event) {
   summary.textContent = `${body.problems.length} problems, ${body.submissions.length} answers from ${students} students.`;
   gradeButton.disabled = true;
   try {
-    const response = await fetch("/homework", {
+    const response = await fetch("homework", {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "application/json" },
       body: JSON.stringify(body),
@@ -55,7 +55,7 @@ async function follow(id) {
   cancelButton.hidden = false;
   try {
     for (;;) {
-      const response = await fetch(`/homework/${encodeURIComponent(id)}`);
+      const response = await fetch(`homework/${encodeURIComponent(id)}`);
       if (!response.ok) throw new Error(await errorMessage(response));
       const job = await response.json();
       if (following !== id) return;
@@ -91,10 +91,10 @@ function setBar(id, value, max) {
 }
 
 async function showReport(id) {
-  const response = await fetch(`/homework/${encodeURIComponent(id)}/report?format=json`);
+  const response = await fetch(`homework/${encodeURIComponent(id)}/report?format=json`);
   if (!response.ok) throw new Error(await errorMessage(response));
   const report = await response.json();
-  const base = `/homework/${encodeURIComponent(id)}/report`;
+  const base = `homework/${encodeURIComponent(id)}/report`;
   const name = `report-${id}`;
   append(
     clear($("downloads")),
@@ -108,14 +108,14 @@ async function showReport(id) {
 
 async function cancel() {
   if (!following) return;
-  const response = await fetch(`/homework/${encodeURIComponent(following)}/cancel`, { method: "POST" });
+  const response = await fetch(`homework/${encodeURIComponent(following)}/cancel`, { method: "POST" });
   if (!response.ok) setMessage(formError, await errorMessage(response));
 }
 
 async function loadRecent() {
   const list = $("recent-jobs");
   try {
-    const response = await fetch("/homework?limit=10");
+    const response = await fetch("homework?limit=10");
     if (!response.ok) return;
     const jobs = await response.json();
     clear(list);

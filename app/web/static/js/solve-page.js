@@ -62,7 +62,7 @@ async function solve(event) {
   start(body.samples);
   running = new AbortController();
   try {
-    const response = await fetch("/solve", {
+    const response = await fetch("solve", {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
       body: JSON.stringify(body),

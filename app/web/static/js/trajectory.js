@@ -96,12 +96,22 @@ export class SampleView {
     this.frame = 0;
     this.state = el("span", { class: "sample-state" }, "running");
     this.answer = el("span", { class: "sample-answer" });
+    this.meta = el("span", { class: "sample-meta" });
     this.steps = el("div", { class: "steps" });
     this.live = el("div", { class: "live" });
     this.root = el(
       "details",
       { class: "sample", "data-sample": index, open },
-      el("summary", {}, el("span", { class: "sample-label" }, label), " ", this.state, " ", this.answer),
+      el(
+        "summary",
+        {},
+        el("span", { class: "sample-label" }, label),
+        " ",
+        this.state,
+        " ",
+        this.answer,
+        this.meta,
+      ),
       this.steps,
       this.live,
     );
@@ -161,6 +171,8 @@ export class SampleView {
     for (const step of sample.steps) append(this.steps, stepNodes(step));
     if (sample.error) this.steps.append(el("p", { class: "error" }, sample.error));
     this.finish(sample);
+    const runs = `${sample.rounds} code run${sample.rounds === 1 ? "" : "s"}`;
+    this.meta.textContent = ` · ${runs} · ${formatMs(sample.timing_ms.total)}`;
   }
 }
 
