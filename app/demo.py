@@ -9,52 +9,20 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
 
 from app.cli import print_trace
+from app.processes import NotReady, free_port, start, stop
 
 __all__ = ["main"]
 
 EXAMPLES = Path(__file__).resolve().parent / "examples" / "trajectories.jsonl"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start(args: list[str], ready_url: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "app.cli", *args], env=env, stdout=out, stderr=out)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{args[0]} exited early:\n{log.read_text(errors='replace')[-2000:]}")
-        try:
-            if httpx.get(ready_url, timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    proc.terminate()
-    raise RuntimeError(f"{args[0]} not ready in 60 s:\n{log.read_text(errors='replace')[-2000:]}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+CLI = [sys.executable, "-m", "app.cli"]
 
 
 def _problems() -> list[dict]:
@@ -86,31 +54,36 @@ def _solve_all(service: str) -> int:
 
 def main() -> int:
     logs = Path(tempfile.mkdtemp(prefix="tirsolve-demo-"))
-    replay_port, service_port = _free_port(), _free_port()
+    replay_port, service_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIRSOLVE_")}
     env |= {"TIRSOLVE_MODEL_BASE_URL": f"http://127.0.0.1:{replay_port}/v1", "TIRSOLVE_MODEL_NAME": "replay"}
     procs: list[subprocess.Popen[bytes]] = []
     try:
         print(f"starting replay-llm over {EXAMPLES.name} and the service (logs in {logs}) ...")
         procs.append(
-            _start(
-                ["replay-llm", "--traces", str(EXAMPLES), "--port", str(replay_port)],
+            start(
+                [*CLI, "replay-llm", "--traces", str(EXAMPLES), "--port", str(replay_port)],
                 f"http://127.0.0.1:{replay_port}/v1/models",
-                env,
-                logs / "replay.log",
+                env=env,
+                log=logs / "replay.log",
             )
         )
         service = f"http://127.0.0.1:{service_port}"
         procs.append(
-            _start(["serve", "--port", str(service_port)], f"{service}/readyz", env, logs / "service.log")
+            start(
+                [*CLI, "serve", "--port", str(service_port)],
+                f"{service}/readyz",
+                env=env,
+                log=logs / "service.log",
+            )
         )
         failures = _solve_all(service)
-    except (RuntimeError, httpx.HTTPError) as exc:
+    except (NotReady, httpx.HTTPError) as exc:
         print(f"demo failed: {exc}", file=sys.stderr)
         return 1
     finally:
         for proc in reversed(procs):
-            _stop(proc)
+            stop(proc)
     print(f"\n{'all answers correct' if not failures else f'{failures} problem(s) failed'}")
     return 1 if failures else 0
 

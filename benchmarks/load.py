@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,42 +28,20 @@ from pathlib import Path
 
 import httpx
 
+from app import processes
+from app.processes import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 TRACES = ROOT.parent / "shared" / "data" / "traces" / "tora-code-34b_gsm8k.jsonl"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start(args: list[str], ready: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("TIRSOLVE_")} | env
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", *args], cwd=ROOT, env=full_env, stdout=out, stderr=out
-        )
-    for _ in range(600):
-        if proc.poll() is not None:
-            sys.exit(f"{args[0]} exited:\n{log.read_text()[-2000:]}")
-        try:
-            if httpx.get(ready, timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    sys.exit(f"{args[0]} did not become ready")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
+    """`python -m app.cli ARGS` as a ready process; exits the benchmark with its log if it fails."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIRSOLVE_")} | env
     try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        return processes.start([sys.executable, "-m", "app.cli", *args], ready, env=env, log=log, cwd=ROOT)
+    except processes.NotReady as exc:
+        sys.exit(str(exc))
 
 
 def _status_kb(pid: int, field_name: str) -> int:
@@ -193,8 +170,8 @@ def _phase(
         shed = [ln for ln in metrics.splitlines() if ln.startswith("tirsolve_solves_rejected_total")]
         print("  " + ("\n  ".join(shed) if shed else "no solves rejected"))
     finally:
-        stop(service)
-        stop(replay)
+        processes.stop(service)
+        processes.stop(replay)
 
 
 def main() -> None:

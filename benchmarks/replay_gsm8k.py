@@ -16,7 +16,6 @@ import asyncio
 import json
 import math
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from app import processes  # noqa: E402
+from app.processes import free_port  # noqa: E402
 from app.tir.voting import normalized_equivalent  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
@@ -37,28 +38,12 @@ PROBLEMS = DATA / "problems" / "gsm8k_test.jsonl"
 REPORTED_ACCURACY = 80.7
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start(args: list[str], ready: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", *args], cwd=ROOT, env=env, stdout=out, stderr=out
-        )
-    for _ in range(600):
-        if proc.poll() is not None:
-            sys.exit(f"{args[0]} exited:\n{log.read_text()[-2000:]}")
-        try:
-            if httpx.get(ready, timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    sys.exit(f"{args[0]} did not become ready")
+    """`python -m app.cli ARGS` as a ready process; exits the benchmark with its log if it fails."""
+    try:
+        return processes.start([sys.executable, "-m", "app.cli", *args], ready, env=env, log=log, cwd=ROOT)
+    except processes.NotReady as exc:
+        sys.exit(str(exc))
 
 
 def gsm8k_answer(solution: str) -> str:
@@ -146,8 +131,7 @@ def main() -> int:
         results, wall = asyncio.run(run_all(service, items, args.concurrency))
     finally:
         for p in reversed(procs):
-            p.terminate()
-            p.wait(timeout=15)
+            processes.stop(p, timeout=15)
 
     errors = [(it["idx"], r) for it, r in zip(items, results, strict=True) if r["status"] != 200]
     ok = [

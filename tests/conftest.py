@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,17 +18,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app import processes
+from app.processes import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 TEST_TRAJECTORIES = DATA / "tir_trajectories.jsonl"
-
-
-def free_port() -> int:
-    """A port the kernel just handed out (bind port 0), released for the child process to take."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -48,13 +41,7 @@ class Proc:
             return ""
 
     def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(timeout=5)
+        processes.stop(self.popen)
 
 
 def start_process(name: str, args: list[str], ready_url: str, base_url: str, env: dict[str, str]) -> Proc:
@@ -62,23 +49,8 @@ def start_process(name: str, args: list[str], ready_url: str, base_url: str, env
     log = Path(tempfile.mkstemp(prefix=f"tirsolve-{name}-", suffix=".log")[1])
     # Our settings only: a developer's TIRSOLVE_* variables must not leak into the processes under test.
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("TIRSOLVE_")} | env
-    with log.open("wb") as out:
-        popen = subprocess.Popen(
-            [sys.executable, *args], cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT
-        )
-    proc = Proc(name, base_url, popen, log)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if popen.poll() is not None:
-            raise RuntimeError(f"{name} exited with {popen.returncode}:\n{proc.log_text()}")
-        try:
-            if httpx.get(ready_url, timeout=1.0).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    proc.stop()
-    raise RuntimeError(f"{name} not ready within 60 s:\n{proc.log_text()}")
+    popen = processes.start([sys.executable, *args], ready_url, log=log, env=full_env, cwd=ROOT)
+    return Proc(name, base_url, popen, log)
 
 
 StartReplay = Callable[..., Proc]
