@@ -94,6 +94,7 @@ class SandboxServer:
         if not self.host.report.may_serve:
             return False
         self.pool.refill()
+        _make_socket_dir(self.options.socket_path)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.options.socket_path)
         self._server = await asyncio.start_unix_server(self._handle, path=self.options.socket_path)
@@ -342,7 +343,14 @@ def serve(options: ServerOptions) -> int:
 
 async def _serve(options: ServerOptions, host: Host, zygote: ZygoteClient) -> int:
     server = SandboxServer(options, host, zygote)
-    started = await server.start()
+    try:
+        started = await server.start()
+    except OSError as exc:  # the socket path cannot be made or bound
+        message = f"cannot listen on {options.socket_path}: {exc.strerror or exc}"
+        _announce({"ready": False, "error": message})
+        print(message, file=sys.stderr)
+        await server.close()
+        return 2
     report = host.report.to_dict()
     if not started:
         _announce({"ready": False, "error": host.report.refusal(), "report": report})
@@ -352,6 +360,11 @@ async def _serve(options: ServerOptions, host: Host, zygote: ZygoteClient) -> in
     _announce({"ready": True, "socket": options.socket_path, "pid": os.getpid(), "report": report})
     await server.serve_until_stopped()
     return 0
+
+
+def _make_socket_dir(socket_path: str) -> None:
+    """A missing parent directory is made private to the server's user (the socket itself is 0600)."""
+    os.makedirs(os.path.dirname(os.path.abspath(socket_path)), mode=0o700, exist_ok=True)
 
 
 def _announce(message: dict[str, Any]) -> None:
