@@ -7,6 +7,9 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SECRET = "sandbox-test-secret-7f3a"
+# What a child sees in its own fresh /tmp: nothing, but for the read-only directory that holds the
+# interpreter's site-packages when this checkout lies below /tmp (CI may clone there).
+FRESH_TMP = [PROJECT_ROOT.parts[2]] if PROJECT_ROOT.parts[1:2] == ("tmp",) else []
 
 
 def uid_processes(low: int, high: int) -> list[tuple[int, int, int]]:

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from sandbox_helpers import FRESH_TMP
 
 from sandbox import Sandbox
 
@@ -37,7 +38,7 @@ async def test_sessions_are_isolated_from_each_other(sandbox: Sandbox) -> None:
     async with sandbox.session() as a, sandbox.session() as b:
         await a.run("import sympy\nsecret = 'only-in-a'\nsympy.pi = 3\nopen('a.txt', 'w').write('a')")
         result = await b.run("import os, sympy\nprint('secret' in globals(), sympy.pi, os.listdir('.'))")
-        assert result.stdout == "False pi []\n"
+        assert result.stdout == f"False pi {FRESH_TMP}\n"
         assert (await a.run("print(secret, sympy.pi, open('a.txt').read())")).stdout == "only-in-a 3 a\n"
 
 
