@@ -72,6 +72,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
     from app.api.app import build_model_client, build_solver
     from app.api.sandbox_link import open_sandbox
     from app.config import get_settings
+    from app.grading import CheckerPool
     from app.tir.errors import SolveError
     from app.tir.solver import SolveRequest
 
@@ -81,6 +82,11 @@ def cmd_solve(args: argparse.Namespace) -> int:
             client = await stack.enter_async_context(build_model_client(settings))
             sessions, _ = await open_sandbox(settings, stack)
             solver = build_solver(settings, client, sessions)
+            if args.samples > 1:  # votes are grouped by the grading checker, as in the service
+                checker = await stack.enter_async_context(
+                    CheckerPool(workers=settings.checker_workers, timeout=settings.checker_timeout_s)
+                )
+                solver.equivalent = checker.equivalent
             req = SolveRequest(
                 problem=args.problem,
                 mode=args.mode,
