@@ -57,9 +57,10 @@ def test_solve_shows_the_trajectory_and_the_typeset_answer(page: Page) -> None:
     screenshot(page, "solve-answer")
 
 
-def test_the_trajectory_is_drawn_while_it_streams(page: Page) -> None:
+def test_the_trajectory_is_drawn_while_it_streams(page: Page, slow_service: Proc) -> None:
+    # The model waits 3 s before each answer: round 2 (with the answer) cannot arrive with round 1's code.
     record = example("What is the remainder when $2^{100}$")
-    page.goto("/")
+    page.goto(slow_service.url + "/")
     page.get_by_role("textbox", name="Problem").fill(record["problem"])
     page.keyboard.press("Control+Enter")  # the keyboard path submits too
     # the first round's code block shows up before the final answer exists
