@@ -43,25 +43,37 @@ class ChildPlan:
     view: confine.RootView | None = None
     seccomp: CompiledFilter | None = None
     switch_uid: bool = True
-    background_nice: int = 0  # nice value of spare children while they warm up (0: no renicing)
+    # Nice value of spare children while they confine themselves and warm up (0: none; needs
+    # CAP_SYS_NICE in the server to renice a child back when a request takes it).
+    background_nice: int = 0
     disabled: frozenset[str] = field(default_factory=frozenset)
 
 
 def child_main(
-    plan: ChildPlan, uid: int, ctrl: int, out: int, err: int, workdir: str | None, *, spare: bool
+    plan: ChildPlan,
+    uid: int,
+    ctrl: int,
+    out: int,
+    err: int,
+    workdir: str | None,
+    *,
+    spare: bool,
+    warm: bool = False,
 ) -> NoReturn:
-    """``spare``: a pool child nobody waits for yet; it warms up, at low priority if the server can
-    renice it back when a request arrives (CAP_SYS_NICE), so running requests keep the CPU first."""
+    """``spare``: a pool child nobody waits for yet; it confines itself (and, if ``warm``, warms up)
+    at low priority if the server can renice it back when a request arrives (CAP_SYS_NICE), so
+    running requests keep the CPU first."""
     code = 70
     server_pid = os.getppid()
     try:
+        confine.set_process_name(f"sandbox-{uid}")
         if spare and plan.background_nice:
             os.setpriority(os.PRIO_PROCESS, 0, plan.background_nice)
         _reset_process_state(ctrl, out, err)
         layers = _confine(plan, uid, workdir)
         confine.die_with_parent(server_pid)  # no orphan outlives a killed server
         write_frame_fd(CTRL_FD, {"ready": True, "layers": layers})
-        if spare:
+        if warm:
             _prefault()
         _serve(plan)
         code = 0

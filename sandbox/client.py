@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import os
+import select
 import shutil
 import sys
 import tempfile
@@ -25,6 +26,7 @@ from .result import RunResult
 
 _CONNECT_ERRORS = (ConnectionRefusedError, FileNotFoundError, ConnectionResetError, BrokenPipeError)
 _PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
+_Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
 def insecure_from_env() -> bool:
@@ -61,7 +63,9 @@ class Sandbox:
         self.server_args = tuple(server_args)
         self.report: dict[str, Any] | None = None
         self.restarts = 0
-        self._slots = asyncio.Semaphore(max_inflight or max(2, 2 * (os.cpu_count() or 1)))
+        self._max_idle = max_inflight or max(2, 2 * (os.cpu_count() or 1))
+        self._slots = asyncio.Semaphore(self._max_idle)
+        self._idle: list[_Connection] = []  # connections to the server kept for the next request
         self._waiting = 0
         self._proc: asyncio.subprocess.Process | None = None
         self._tmpdir: str | None = None
@@ -85,6 +89,8 @@ class Sandbox:
             await self.ping()
 
     async def close(self) -> None:
+        while self._idle:
+            self._idle.pop()[1].close()
         proc, self._proc = self._proc, None
         if proc is not None and proc.returncode is None:
             proc.terminate()
@@ -149,7 +155,7 @@ class Sandbox:
     def _server_dead(self) -> bool:
         return self.owns_server and (self._proc is None or self._proc.returncode is not None)
 
-    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def _connect(self) -> _Connection:
         await self._ensure_server()
         assert self.socket_path is not None
         try:
@@ -165,11 +171,38 @@ class Sandbox:
             ) from exc
 
     async def _request(self, message: dict[str, Any]) -> dict[str, Any]:
-        reader, writer = await self._connect()
+        """One exchange, on a connection kept from an earlier request when there is one: a Unix
+        connect and the server's accept cost more than a small run's own round trip. Never resent:
+        a run that was under way when its server died fails, as on a new connection."""
+        conn = self._idle_connection() or await self._connect()
+        return await self._exchange_and_keep(conn, message)
+
+    async def _exchange_and_keep(self, conn: _Connection, message: dict[str, Any]) -> dict[str, Any]:
         try:
-            return await _exchange(reader, writer, message)
-        finally:
+            reply = await _exchange(*conn, message)
+        except RequestRejected:
+            self._keep(conn)  # a whole reply was read: the connection is still in step
+            raise
+        except BaseException:
+            conn[1].close()  # failed or cancelled mid-exchange: a late reply would confuse the next one
+            raise
+        self._keep(conn)
+        return reply
+
+    def _idle_connection(self) -> _Connection | None:
+        """A kept connection the server has not closed (a server that died closed them all)."""
+        while self._idle:
+            reader, writer = self._idle.pop()
+            if not (reader.at_eof() or writer.is_closing() or _readable(writer)):
+                return reader, writer
             writer.close()
+        return None
+
+    def _keep(self, conn: _Connection) -> None:
+        if len(self._idle) < self._max_idle and not self._server_dead():
+            self._idle.append(conn)
+        else:
+            conn[1].close()
 
     async def _admit(self) -> None:
         if self._slots.locked() and self._waiting >= self.max_queue:
@@ -213,7 +246,7 @@ class Session:
     def __init__(self, sandbox: Sandbox, idle_timeout: float | None, total_timeout: float | None) -> None:
         self._sandbox = sandbox
         self._params = {"idle_timeout": idle_timeout, "total_timeout": total_timeout}
-        self._conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self._conn: _Connection | None = None
         self.dead_reason = ""
 
     @property
@@ -263,6 +296,13 @@ class Session:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(_exchange(*conn, {"op": "session_close"}), 5)
             conn[1].close()
+
+
+def _readable(writer: asyncio.StreamWriter) -> bool:
+    """Whether an idle connection has something to read: the server sends nothing unasked, so
+    that is its EOF, possibly not yet seen by the event loop."""
+    sock = writer.get_extra_info("socket")
+    return sock is None or bool(select.select([sock.fileno()], [], [], 0)[0])
 
 
 async def _exchange(

@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from . import confine
@@ -33,6 +34,10 @@ LOCK_DIRS = (
     os.path.join(tempfile.gettempdir(), "sandbox-uids"),
     os.path.join(tempfile.gettempdir(), f"sandbox-uids-{os.getuid()}"),
 )
+
+
+# Nice value of a used child while it is killed: nobody waits for its exit but the uid it frees.
+TEARDOWN_NICE = 19
 
 
 class ChildFailed(Exception):
@@ -164,7 +169,6 @@ class Child:
             with contextlib.suppress(OSError):
                 os.setpriority(os.PRIO_PROCESS, self.pid, 0)
             self.reniced = False
-        self.expected: frozenset[str] = frozenset()  # layers every child must report "ok"
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -196,6 +200,8 @@ class Pool:
         self._workroot = workroot
         self._tasks: set[asyncio.Task] = set()
         self.live: set[Child] = set()
+        self._running = 0
+        self._cpus = len(os.sched_getaffinity(0))
         self.expected_layers: frozenset[str] = frozenset()  # set from the probe child's report
 
     async def spawn(self) -> Child:
@@ -208,7 +214,7 @@ class Pool:
     async def _fork(self, uid: int, *, spare: bool) -> Child:
         """Have the zygote fork a child with this uid (the uid is already taken from the free list)."""
         try:
-            spawned = await self.zygote.spawn(uid, spare=spare)
+            spawned = await self.zygote.spawn(uid, spare=spare, warm=spare and self._cpu_to_spare())
         except (OSError, ZygoteDied) as exc:
             await self._free_uid(uid)
             raise ChildFailed(str(exc)) from exc
@@ -223,8 +229,8 @@ class Pool:
         # Refilling happens on release, after the run: forking now would compete with it for the CPU.
         child = self._idle.popleft() if self._idle else await self.spawn()
         try:
-            await child.ready
             child.restore_priority()
+            await child.ready
             return child
         except ChildFailed:
             await self.destroy(child)
@@ -235,6 +241,21 @@ class Pool:
             await self.destroy(child)
             raise
         return child
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        """Count a run in progress (see ``_cpu_to_spare``)."""
+        self._running += 1
+        try:
+            yield
+        finally:
+            self._running -= 1
+
+    def _cpu_to_spare(self) -> bool:
+        """Whether a spare child may warm up now: with every CPU running requests, a warm-up would
+        only repeat work (copy-on-write faults, sympy's first calls) that the run does anyway, on a
+        CPU a run needs."""
+        return self._running < self._cpus
 
     def refill(self) -> None:
         if not self._refilling and not self._closed:
@@ -279,6 +300,9 @@ class Pool:
             return
         child.destroying = True
         child.dead_reason = child.dead_reason or "destroyed"
+        if self.plan.background_nice and not child.exited.done():
+            with contextlib.suppress(OSError):  # its exit (unmapping its memory) yields to running requests
+                os.setpriority(os.PRIO_PROCESS, child.pid, TEARDOWN_NICE)
         try:
             if self.plan.switch_uid:
                 confine.kill_uid(child.uid)

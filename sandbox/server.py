@@ -18,6 +18,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
+from .confine import set_process_name
 from .host import Host, HostOptions, prepare_host
 from .limits import Limits, MiB
 from .pool import Child, ChildFailed, Pool, UidRange
@@ -250,13 +251,14 @@ class SandboxServer:
         assert self.pool is not None
         child = await self.pool.acquire()
         try:
-            return await child.run(
-                code,
-                timeout,
-                self._keep_bytes,
-                self.limits.file_size_mb * MiB,
-                cpu_seconds=self.limits.cpu_seconds,
-            )
+            with self.pool.running():
+                return await child.run(
+                    code,
+                    timeout,
+                    self._keep_bytes,
+                    self.limits.file_size_mb * MiB,
+                    cpu_seconds=self.limits.cpu_seconds,
+                )
         finally:
             self.pool.release(child)
 
@@ -280,14 +282,15 @@ class SandboxServer:
             if session.dead_reason:
                 return RunResult("killed", error=f"SessionDead: {session.dead_reason}; open a new session")
             remaining = session.deadline - time.monotonic()
-            result = await session.child.run(
-                code,
-                max(0.001, min(timeout, remaining)),
-                self._keep_bytes,
-                self.limits.file_size_mb * MiB,
-                keep=True,
-                cpu_seconds=self.limits.cpu_seconds,
-            )
+            with self.pool.running():
+                result = await session.child.run(
+                    code,
+                    max(0.001, min(timeout, remaining)),
+                    self._keep_bytes,
+                    self.limits.file_size_mb * MiB,
+                    keep=True,
+                    cpu_seconds=self.limits.cpu_seconds,
+                )
             session.last_used = time.monotonic()
             if session.child.exited.done():
                 session.dead_reason = f"its process ended ({session.child.dead_reason or result.status})"
@@ -331,6 +334,7 @@ def _literal(text: str) -> dict[str, Any]:
 
 def serve(options: ServerOptions) -> int:
     """Set up the host, probe, and serve until SIGTERM; prints one JSON ready line on stdout."""
+    set_process_name("sandbox-server")
     host = prepare_host(
         HostOptions(options.limits, options.simulate_missing, options.allow_insecure, _project_root())
     )

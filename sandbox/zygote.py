@@ -7,7 +7,7 @@ it: right after warm-up, before any request, the server forks this zygote, which
 (SCM_RIGHTS), reaps its children and reports how they ended.
 
 Messages are JSON datagrams on a SOCK_SEQPACKET pair:
-server -> zygote  {"spawn": uid, "spare": bool}
+server -> zygote  {"spawn": uid, "spare": bool, "warm": bool}
 zygote -> server  {"spawned": uid, "pid": pid} + fds [control socket, stdout memfd, stderr memfd]
                   {"failed": uid, "error": text}
                   {"exit": pid, "status": wait status, "cpu": seconds}
@@ -68,6 +68,7 @@ def start_zygote(plan: ChildPlan, workroot: str | None) -> tuple[int, socket.soc
 def _zygote_main(chan: socket.socket, plan: ChildPlan, workroot: str | None) -> NoReturn:
     code = 0
     try:
+        confine.set_process_name("sandbox-zygote")
         parent = os.getppid()
         confine.prctl(confine.PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent:
@@ -90,14 +91,15 @@ def _zygote_main(chan: socket.socket, plan: ChildPlan, workroot: str | None) -> 
                 if not data:
                     return  # the server is gone; our children die with us (PDEATHSIG)
                 request = json.loads(data)
-                _spawn(chan, plan, workroot, int(request["spawn"]), bool(request.get("spare")))
+                _spawn(chan, plan, workroot, request)
     except BaseException:
         code = 70
     finally:
         os._exit(code)
 
 
-def _spawn(chan: socket.socket, plan: ChildPlan, workroot: str | None, uid: int, spare: bool) -> None:
+def _spawn(chan: socket.socket, plan: ChildPlan, workroot: str | None, request: dict[str, Any]) -> None:
+    uid = int(request["spawn"])
     try:
         server_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         out_fd, err_fd = new_stream("stdout"), new_stream("stderr")
@@ -108,7 +110,8 @@ def _spawn(chan: socket.socket, plan: ChildPlan, workroot: str | None, uid: int,
         return
     if pid == 0:  # pragma: no cover - the child never returns
         chan.close()
-        child_main(plan, uid, child_end.fileno(), out_fd, err_fd, workdir, spare=spare)
+        spare, warm = bool(request.get("spare")), bool(request.get("warm"))
+        child_main(plan, uid, child_end.fileno(), out_fd, err_fd, workdir, spare=spare, warm=warm)
     child_end.close()
     try:
         message = json.dumps({"spawned": uid, "pid": pid}).encode()
@@ -160,12 +163,14 @@ class ZygoteClient:
         self._on_death = on_death
         loop.add_reader(self._chan.fileno(), self._on_readable)
 
-    async def spawn(self, uid: int, *, spare: bool) -> Spawned:
+    async def spawn(self, uid: int, *, spare: bool, warm: bool = False) -> Spawned:
         if self.dead or self._loop is None:
             raise ZygoteDied("the zygote process is gone")
         fut = self._loop.create_future()
         self._pending[uid] = fut
-        await self._loop.sock_sendall(self._chan, json.dumps({"spawn": uid, "spare": spare}).encode())
+        await self._loop.sock_sendall(
+            self._chan, json.dumps({"spawn": uid, "spare": spare, "warm": warm}).encode()
+        )
         return await fut
 
     def close(self) -> None:

@@ -36,6 +36,26 @@ async def test_crashed_server_is_restarted(secret_in_environment) -> None:
         assert not any(f"pid {old_pid};" in Path(p).read_text() for p in leftovers)  # noqa: ASYNC240
 
 
+async def test_connection_kept_from_a_dead_server_is_not_used(secret_in_environment) -> None:
+    async with Sandbox(pool_size=1) as sb:
+        assert (await sb.run("print(1)")).stdout == "1\n"  # leaves its connection open for reuse
+        old_pid = sb.server_pid
+        os.kill(old_pid, signal.SIGKILL)
+        while _state(old_pid) not in ("Z", "X", None):  # dead (its sockets closed), not yet reaped
+            time.sleep(0.001)  # noqa: ASYNC251 - the event loop must not run before the next call
+        result = await sb.run("print(2)")
+        assert result.stdout == "2\n", result
+        assert sb.server_pid != old_pid and sb.restarts == 1
+
+
+def _state(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return None
+
+
 async def test_crash_during_a_run_fails_it_cleanly_then_recovers(secret_in_environment) -> None:
     async with Sandbox(pool_size=1) as sb:
         low, high = (await sb.ping())["uids"]
@@ -65,6 +85,21 @@ async def test_session_on_a_crashed_server_reports_killed(secret_in_environment)
         await asyncio.sleep(0.2)
         result = await s.run("print(v)")
         assert result.status == "killed" and "SessionDead" in result.error
+
+
+async def test_processes_are_named_for_ps(sandbox: Sandbox) -> None:
+    info = await sandbox.ping()
+    assert _comm(info["pid"]) == "sandbox-server"
+    assert _comm(info["zygote_pid"]) == "sandbox-zygote"
+    result = await sandbox.run("print(open('/proc/self/comm').read().strip())")
+    low, high = info["uids"]
+    name = result.stdout.strip()
+    assert name.startswith("sandbox-") and low <= int(name.removeprefix("sandbox-")) <= high, result
+
+
+def _comm(pid: int) -> str:
+    with open(f"/proc/{pid}/comm") as f:
+        return f.read().strip()
 
 
 @pytest.mark.parametrize("deadline", [0.3, 1.0, 2.0])
