@@ -41,6 +41,7 @@ class ChildPlan:
     as_bytes: int
     scrubber: PathScrubber
     view: confine.RootView | None = None
+    view_error: str = "no filesystem view in the server"  # why ``view`` is None
     seccomp: CompiledFilter | None = None
     switch_uid: bool = True
     # Nice value of spare children while they confine themselves and warm up (0: none; needs
@@ -120,7 +121,7 @@ def _confine(plan: ChildPlan, uid: int, workdir: str | None) -> dict[str, str]:
     if plan.view is not None:
         step("mount_namespace", lambda: confine.enter_private_tmp(plan.view, uid, lim.tmp_size_mb))
     else:
-        layers["mount_namespace"] = "unavailable: no filesystem view in the server"
+        layers["mount_namespace"] = f"unavailable: {plan.view_error}"
     step(
         "rlimits",
         lambda: confine.set_rlimits(

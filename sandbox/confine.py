@@ -1,8 +1,9 @@
 """Confinement steps: the server's one-time namespace setup and each child's per-fork steps.
 
-Expensive work (a private mount namespace holding an allow-list view of the filesystem, an empty
-network namespace) happens once in the server; a child only unshares its mount namespace to get a
-private tmpfs, pivots into the view, sets rlimits, drops to its slot uid and loads seccomp.
+Expensive work happens once: the server builds an allow-list view of the filesystem in a private
+mount namespace (and enters an empty network namespace); the zygote moves into a mount namespace of
+its own whose root is that view. A child then only unshares that small namespace to mount a private
+tmpfs on /tmp, sets rlimits, drops to its slot uid and loads seccomp.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ _libc = ctypes.CDLL(None, use_errno=True)
 CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
-MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+MS_REMOUNT, MS_BIND, MS_MOVE, MS_REC, MS_PRIVATE = 32, 4096, 8192, 16384, 1 << 18
 MNT_DETACH = 2
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
@@ -102,6 +103,10 @@ class RootView:
         return tuple(d for d in self.bound if d.startswith("/tmp/"))
 
 
+# An empty directory of the view where a child assembles its /tmp before moving it into place.
+STAGING = "/.sandbox-staging"
+
+
 def enter_server_namespaces(network: bool) -> None:
     """Give the server a private mount namespace (and, if asked, an empty network namespace)."""
     unshare(CLONE_NEWNS | (CLONE_NEWNET if network else 0))
@@ -138,6 +143,7 @@ def _build_root_view(path: str, extra_dirs: Iterable[str]) -> RootView:
     os.makedirs(path + "/proc", mode=0o555)
     mount("proc", path + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2")
     os.makedirs(path + "/tmp", mode=0o755, exist_ok=True)  # exists already when Python lives below /tmp
+    os.makedirs(path + STAGING, mode=0o755)
     mount(None, path, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
     return RootView(path, tuple(bound))
 
@@ -160,28 +166,35 @@ def _bind_device(src: str, dst: str) -> None:
 # --- per-child steps (run as root right after fork, before any code arrives) ---
 
 
-def enter_private_tmp(view: RootView, uid: int, size_mb: int) -> None:
-    """A mount namespace of the child's own: a fresh tmpfs at /tmp (owned by ``uid``), then pivot into
-    the view. The caller changes into /tmp after dropping to ``uid`` (root may lack CAP_DAC_OVERRIDE)."""
+def enter_view(view: RootView) -> None:
+    """Move this process (the zygote) into a mount namespace of its own whose root is the view: the
+    host's filesystem is gone from it, and its children's namespaces copy only the view's mounts."""
     unshare(CLONE_NEWNS)
-    mount(
-        "sandbox-tmp",
-        view.path + "/tmp",
-        "tmpfs",
-        MS_NOSUID | MS_NODEV,
-        # 0711 only when binds go below it: root may lack CAP_DAC_READ_SEARCH to reach them otherwise.
-        f"size={size_mb}m,mode={'0711' if view.under_tmp else '0700'},uid={uid}",
-    )
-    if view.under_tmp:
-        os.seteuid(uid)  # the directories are made as the tmpfs owner: root may lack CAP_DAC_OVERRIDE
-        try:
-            for src in view.under_tmp:
-                _make_traversable_dirs(view.path + "/tmp", src.removeprefix("/tmp/"))
-        finally:
-            os.seteuid(0)
-        for src in view.under_tmp:
-            _bind_readonly(src, view.path + src, directory=True)
     pivot_into(view.path)
+
+
+def enter_private_tmp(view: RootView, uid: int, size_mb: int) -> None:
+    """A mount namespace of the child's own (a copy of the zygote's view) with a fresh tmpfs at /tmp
+    owned by ``uid``. The caller changes into /tmp after dropping to ``uid`` (root may lack
+    CAP_DAC_OVERRIDE)."""
+    unshare(CLONE_NEWNS)
+    flags = MS_NOSUID | MS_NODEV
+    if not view.under_tmp:
+        mount("sandbox-tmp", "/tmp", "tmpfs", flags, f"size={size_mb}m,mode=0700,uid={uid}")
+        return
+    # Directories bound below /tmp must show through the new /tmp: build it aside, bind them into it
+    # from where they are still visible, then move it into place. 0711: root may lack
+    # CAP_DAC_READ_SEARCH to reach the binds otherwise.
+    mount("sandbox-tmp", STAGING, "tmpfs", flags, f"size={size_mb}m,mode=0711,uid={uid}")
+    os.seteuid(uid)  # the directories are made as the tmpfs owner: root may lack CAP_DAC_OVERRIDE
+    try:
+        for src in view.under_tmp:
+            _make_traversable_dirs(STAGING, src.removeprefix("/tmp/"))
+    finally:
+        os.seteuid(0)
+    for src in view.under_tmp:
+        _bind_readonly(src, STAGING + src.removeprefix("/tmp"), directory=True)
+    mount(STAGING, "/tmp", None, MS_MOVE)
 
 
 def _make_traversable_dirs(base: str, relative: str) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import select
@@ -75,6 +76,7 @@ def _zygote_main(chan: socket.socket, plan: ChildPlan, workroot: str | None) -> 
             os._exit(0)
         with contextlib.suppress(OSError):
             confine.prctl(confine.PR_SET_CHILD_SUBREAPER, 1)
+        plan = _enter_view(plan)
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
@@ -96,6 +98,18 @@ def _zygote_main(chan: socket.socket, plan: ChildPlan, workroot: str | None) -> 
         code = 70
     finally:
         os._exit(code)
+
+
+def _enter_view(plan: ChildPlan) -> ChildPlan:
+    """Move into the filesystem view; if that fails, children are told why and run without it
+    (their report then shows the mount namespace layer missing, and the probe decides)."""
+    if plan.view is None:
+        return plan
+    try:
+        confine.enter_view(plan.view)
+    except OSError as exc:
+        return dataclasses.replace(plan, view=None, view_error=f"the zygote could not enter the view: {exc}")
+    return plan
 
 
 def _spawn(chan: socket.socket, plan: ChildPlan, workroot: str | None, request: dict[str, Any]) -> None:
