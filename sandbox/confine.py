@@ -21,6 +21,7 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
+CLONE_NEWIPC = 0x08000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_MOVE, MS_REC, MS_PRIVATE = 32, 4096, 8192, 16384, 1 << 18
 MNT_DETACH = 2
@@ -105,11 +106,15 @@ class RootView:
 
 # An empty directory of the view where a child assembles its /tmp before moving it into place.
 STAGING = "/.sandbox-staging"
+# Files and directories a child's /tmp may hold.
+TMP_INODES = 4096
 
 
 def enter_server_namespaces(network: bool) -> None:
-    """Give the server a private mount namespace (and, if asked, an empty network namespace)."""
-    unshare(CLONE_NEWNS | (CLONE_NEWNET if network else 0))
+    """Give the server a private mount namespace (and, if asked, an empty network namespace and an
+    IPC namespace of its own, so no System V or POSIX IPC object of a child lands on the host's,
+    should seccomp ever miss one)."""
+    unshare(CLONE_NEWNS | (CLONE_NEWNET | CLONE_NEWIPC if network else 0))
     mount(None, "/", None, MS_REC | MS_PRIVATE)
 
 
@@ -179,13 +184,15 @@ def enter_private_tmp(view: RootView, uid: int, size_mb: int) -> None:
     CAP_DAC_OVERRIDE)."""
     unshare(CLONE_NEWNS)
     flags = MS_NOSUID | MS_NODEV
+    # Inodes are capped too: empty files take no space but kernel memory, outside RLIMIT_AS.
+    options = f"size={size_mb}m,nr_inodes={TMP_INODES},uid={uid}"
     if not view.under_tmp:
-        mount("sandbox-tmp", "/tmp", "tmpfs", flags, f"size={size_mb}m,mode=0700,uid={uid}")
+        mount("sandbox-tmp", "/tmp", "tmpfs", flags, f"{options},mode=0700")
         return
     # Directories bound below /tmp must show through the new /tmp: build it aside, bind them into it
     # from where they are still visible, then move it into place. 0711: root may lack
     # CAP_DAC_READ_SEARCH to reach the binds otherwise.
-    mount("sandbox-tmp", STAGING, "tmpfs", flags, f"size={size_mb}m,mode=0711,uid={uid}")
+    mount("sandbox-tmp", STAGING, "tmpfs", flags, f"{options},mode=0711")
     os.seteuid(uid)  # the directories are made as the tmpfs owner: root may lack CAP_DAC_OVERRIDE
     try:
         for src in view.under_tmp:

@@ -20,6 +20,13 @@ _CLONE_THREAD = 0x00010000
 DENIED_SYSCALLS: tuple[str, ...] = (
     # network and IPC endpoints (a network namespace does not stop Unix sockets on disk)
     "socket", "socketpair", "connect", "bind", "listen", "accept", "accept4",
+    # System V IPC and POSIX message queues: objects outlive the process that made them, in an IPC
+    # namespace other children (and, without the server's own namespace, the host) share
+    "shmget", "shmat", "shmctl", "shmdt", "msgget", "msgsnd", "msgrcv", "msgctl", "semget", "semop",
+    "semtimedop", "semctl", "ipc", "mq_open", "mq_unlink", "mq_timedsend", "mq_timedreceive", "mq_notify",
+    "mq_getsetattr",
+    # memory outside the address-space limit (a memfd is only counted once mapped)
+    "memfd_create", "memfd_secret",
     # new programs and processes
     "execve", "execveat", "fork", "vfork",
     # other processes' memory and state

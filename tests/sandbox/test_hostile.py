@@ -300,6 +300,13 @@ async def test_many_one_mib_files_fill_only_the_private_tmpfs(sandbox: Sandbox) 
     assert result.status == "error" and "No space left on device" in result.error
 
 
+async def test_many_empty_files_hit_the_inode_cap(sandbox: Sandbox) -> None:
+    # Empty files cost no tmpfs space but kernel memory per inode, outside the address-space limit.
+    code = "import os\nfor i in range(100_000):\n    os.close(os.open(f'e{i}', os.O_CREAT | os.O_WRONLY))"
+    result = await sandbox.run(code, timeout=20)
+    assert result.status == "error" and "No space left on device" in result.error, result
+
+
 async def test_writing_outside_the_working_directory_fails(sandbox: Sandbox) -> None:
     for path in ("/usr/pwned", "/pwned", "/dev/pwned", "/proc/pwned"):
         result = await sandbox.run(f"open({path!r}, 'w').write('x')")
@@ -389,6 +396,11 @@ async def test_no_other_request_data_in_the_childs_memory(sandbox: Sandbox) -> N
         ("keyctl", 250, "0, 0"),
         ("chroot", 161, "b'/tmp'"),
         ("process_vm_readv", 310, "1, 0, 0, 0, 0, 0"),
+        ("shmget", 29, "0x5EED, 1 << 20, 0o1666"),
+        ("msgget", 68, "0x5EED, 0o1666"),
+        ("semget", 64, "0x5EED, 1, 0o1666"),
+        ("mq_open", 240, "b'sbx', 0o102, 0o666, None"),
+        ("memfd_create", 319, "b'hoard', 0"),
     ],
 )
 async def test_raw_syscall_through_ctypes_is_denied(
@@ -401,6 +413,27 @@ async def test_raw_syscall_through_ctypes_is_denied(
     result = await sandbox.run(code)
     assert result.ok, result
     assert result.stdout == "-1 1\n", f"{name}: {result.stdout}"
+
+
+async def test_ipc_objects_cannot_be_left_behind(sandbox: Sandbox) -> None:
+    # System V segments and queues outlive their creator; one made in a run could carry data to the
+    # next run or hold memory outside every limit.
+    code = (
+        "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+        "print(libc.shmget(0x5EED, 1 << 20, 0o1666), libc.msgget(0x5EED, 0o1666), ctypes.get_errno())"
+    )
+    before = _sysvipc_keys()
+    result = await sandbox.run(code)
+    assert result.stdout == "-1 -1 1\n", result
+    assert _sysvipc_keys() == before
+
+
+def _sysvipc_keys() -> set[str]:
+    keys = set()
+    for kind in ("shm", "msg", "sem"):
+        with open(f"/proc/sysvipc/{kind}") as f:
+            keys |= {f"{kind}:{line.split()[0]}" for line in f.readlines()[1:]}
+    return keys
 
 
 async def test_threads_still_work(sandbox: Sandbox) -> None:
