@@ -12,6 +12,7 @@ import tempfile
 from dataclasses import dataclass, field
 
 from . import confine
+from .cgroup import server_limits
 from .child import ChildPlan
 from .limits import Limits, MiB
 from .mountpoint import remove_mountpoint, view_mountpoint
@@ -67,6 +68,9 @@ def prepare_host(options: HostOptions) -> Host:
     with contextlib.suppress(OSError):
         confine.prctl(confine.PR_SET_CHILD_SUBREAPER, 1)
     layer("wall_clock", lambda: None)
+    limits = server_limits()
+    report.set("memory_cgroup", "ok" if limits.memory_bytes else "unavailable: no memory limit found")
+    report.notes.append(limits.describe())
     layer("output_cap", lambda: os.close(os.memfd_create("probe")))
 
     namespaces_ok = _enter_namespaces(report, off)

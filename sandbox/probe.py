@@ -26,6 +26,8 @@ LAYERS: dict[str, str] = {
     "proc_hidepid": "a /proc that shows only the child's own processes",
     "server_not_dumpable": "the server is not dumpable and not ptrace-able by children",
     "pristine_zygote": "children are forked from a zygote that never held request data",
+    "memory_cgroup": "the server's cgroup limits the memory of all children together (their tmpfs, "
+    "output buffers and kernel memory included)",
 }
 
 STAND_INS: dict[str, str] = {
@@ -41,6 +43,9 @@ STAND_INS: dict[str, str] = {
     "uid": "no uid switch: children run as the server's uid (needs CAP_SETUID and CAP_SETGID)",
     "seccomp": "no seccomp filter: children can create sockets and processes",
     "rlimits": "no rlimits: memory, CPU and files are unbounded inside the child",
+    "memory_cgroup": "no memory limit on the server's cgroup: each child's tmpfs and output buffers (up "
+    "to ~32 MiB) sit outside its rlimits; run the server in a container with mem_limit, or under "
+    "systemd-run -p MemoryMax=... -p TasksMax=...",
 }
 
 

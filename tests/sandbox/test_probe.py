@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -42,7 +43,45 @@ async def test_probe_reports_every_layer_on_this_host(sandbox: Sandbox) -> None:
     assert report["safe"] is True and report["missing_required"] == []
     assert set(report["required"]) == {"wall_clock", "output_cap", "rlimits", "uid", "seccomp"}
     for name, layer in report["layers"].items():
-        assert layer["active"] is True, (name, layer)
+        if name != "memory_cgroup":  # depends on where the server runs: see the test below
+            assert layer["active"] is True, (name, layer)
+
+
+async def test_probe_reads_the_memory_limit_of_the_servers_cgroup() -> None:
+    cgroup = _limited_cgroup(f"sandbox-test-{os.getpid()}", 768 * 2**20)
+    try:
+        enter = f'echo $$ > {cgroup}/cgroup.procs && exec "$@"'
+        proc = await asyncio.to_thread(sandbox_cli, "probe", prefix=["sh", "-c", enter, "sh"])
+        report = json.loads(proc.stdout)
+    finally:
+        os.rmdir(cgroup)
+    assert report["layers"]["memory_cgroup"]["status"] == "ok", report["layers"]["memory_cgroup"]
+    assert "server cgroup: memory 768 MiB" in " ".join(report["notes"])
+    unlimited = json.loads((await asyncio.to_thread(sandbox_cli, "probe")).stdout)  # the suite's cgroup
+    if unlimited["layers"]["memory_cgroup"]["status"] != "ok":
+        assert any("mem_limit" in s for s in unlimited["stand_ins"])
+
+
+def _limited_cgroup(name: str, limit: int) -> str:
+    """A new memory cgroup below this process's own (v2, else v1) limited to ``limit`` bytes."""
+    with open("/proc/self/cgroup") as f:
+        entries = [line.split(":", 2) for line in f.read().splitlines()]
+    for hierarchy, controllers, path in entries:
+        if "memory" in controllers.split(","):
+            base, limit_file = "/sys/fs/cgroup/memory", "memory.limit_in_bytes"
+        elif hierarchy == "0" and os.path.exists(f"/sys/fs/cgroup{path}/memory.max"):
+            base, limit_file = "/sys/fs/cgroup", "memory.max"
+        else:
+            continue
+        cgroup = os.path.join(base + path, name)
+        try:
+            os.mkdir(cgroup)
+            with open(os.path.join(cgroup, limit_file), "w") as f:
+                f.write(str(limit))
+        except OSError as exc:
+            pytest.skip(f"cannot make a memory cgroup here: {exc}")
+        return cgroup
+    pytest.skip("no writable memory cgroup hierarchy")
 
 
 async def test_missing_required_layer_refuses_to_start(secret_in_environment) -> None:
@@ -122,7 +161,8 @@ async def test_with_compose_capabilities_all_layers_hold() -> None:
     proc = await asyncio.to_thread(sandbox_cli, "probe", prefix=COMPOSE_CAPS)
     report = json.loads(proc.stdout)
     assert proc.returncode == 0 and report["safe"] is True
-    assert all(layer["active"] for layer in report["layers"].values()), report["layers"]
+    layers = {name: layer for name, layer in report["layers"].items() if name != "memory_cgroup"}
+    assert all(layer["active"] for layer in layers.values()), layers
     run = sandbox_cli(
         "run", "-", prefix=COMPOSE_CAPS, stdin="import os\nprint(os.getuid(), os.listdir('/tmp'))"
     )

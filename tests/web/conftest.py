@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ EXAMPLE_TRAJECTORIES = ROOT / "app" / "examples" / "trajectories.jsonl"
 KEY_TRAJECTORIES = ROOT / "tests" / "grading" / "trajectories.jsonl"  # keys the example set's p7
 HOSTILE_TRAJECTORIES = HERE / "data" / "hostile.jsonl"
 HOMEWORK = ROOT / "app" / "examples" / "homework"
+API_KEY = "web-key-0123456789abcdef"
 
 # The machine has no network: without these Chromium keeps dialling out and floods refused connections.
 LAUNCH_ARGS = [
@@ -87,9 +89,11 @@ def slow_service(start_replay: StartReplay, start_service: StartService) -> Proc
     return start_service(replay.url, key_samples=1)
 
 
-@pytest.fixture
-def page(browser: Browser, web_service: Proc) -> Iterator[Page]:
-    context = browser.new_context(base_url=web_service.url, viewport={"width": 1280, "height": 900})
+@contextmanager
+def open_page(browser: Browser, base_url: str) -> Iterator[Page]:
+    """A page in a fresh browser context (its own session storage) that fails the test on any script error
+    or failed asset request."""
+    context = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 900})
     pg = context.new_page()
     errors: list[str] = []  # uncaught script errors and failed asset requests: a working page has none
     pg.on("pageerror", lambda exc: errors.append(f"script error: {exc}"))
@@ -112,6 +116,27 @@ def page(browser: Browser, web_service: Proc) -> Iterator[Page]:
     yield pg
     context.close()
     assert not errors, errors
+
+
+@pytest.fixture
+def page(browser: Browser, web_service: Proc) -> Iterator[Page]:
+    with open_page(browser, web_service.url) as pg:
+        yield pg
+
+
+@pytest.fixture(scope="session")
+def keyed_service(
+    start_service: StartService, web_replay: Proc, tmp_path_factory: pytest.TempPathFactory
+) -> Proc:
+    """The web service with TIRSOLVE_API_KEYS set: every API call the pages make needs `API_KEY`."""
+    store = tmp_path_factory.mktemp("web-keyed-jobs") / "jobs.sqlite3"
+    return start_service(web_replay.url, grading_store_path=store, key_samples=3, api_keys=API_KEY)
+
+
+@pytest.fixture
+def keyed_page(browser: Browser, keyed_service: Proc) -> Iterator[Page]:
+    with open_page(browser, keyed_service.url) as pg:
+        yield pg
 
 
 def screenshot(page: Page, name: str) -> Path:

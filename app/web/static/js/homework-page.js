@@ -1,5 +1,6 @@
 // The homework page: read the files, POST /homework, poll the job, then draw the report.
 
+import { ApiKeyError, apiFetch, downloadFile, mountKeyControl, onKeyChange, openFile } from "./auth.js";
 import { append, clear, el, errorMessage, setMessage } from "./dom.js";
 import { readHomework } from "./homework-files.js";
 import { renderReport } from "./report.js";
@@ -14,6 +15,7 @@ const FINAL = new Set(["completed", "failed", "cancelled"]);
 const POLL_MS = 400;
 
 let following = null; // id of the job being watched
+let stalled = null; // id of a job whose following a 401 stopped: retried once a key is given
 
 async function submit(event) {
   event.preventDefault();
@@ -32,7 +34,7 @@ async function submit(event) {
   summary.textContent = `${body.problems.length} problems, ${body.submissions.length} answers from ${students} students.`;
   gradeButton.disabled = true;
   try {
-    const response = await fetch("homework", {
+    const response = await apiFetch("homework", {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "application/json" },
       body: JSON.stringify(body),
@@ -41,7 +43,7 @@ async function submit(event) {
     const job = await response.json();
     location.hash = `job=${encodeURIComponent(job.id)}`; // hashchange starts following it
   } catch (error) {
-    setMessage(formError, error.message);
+    showError(error);
     gradeButton.disabled = false;
   }
 }
@@ -55,7 +57,7 @@ async function follow(id) {
   cancelButton.hidden = false;
   try {
     for (;;) {
-      const response = await fetch(`homework/${encodeURIComponent(id)}`);
+      const response = await apiFetch(`homework/${encodeURIComponent(id)}`);
       if (!response.ok) throw new Error(await errorMessage(response));
       const job = await response.json();
       if (following !== id) return;
@@ -65,7 +67,11 @@ async function follow(id) {
     }
     await showReport(id);
   } catch (error) {
-    if (following === id) setMessage(formError, error.message);
+    if (following === id) showError(error);
+    if (error instanceof ApiKeyError) {
+      stalled = id;
+      $("job").hidden = true;
+    }
   } finally {
     if (following === id) {
       gradeButton.disabled = false;
@@ -91,31 +97,57 @@ function setBar(id, value, max) {
 }
 
 async function showReport(id) {
-  const response = await fetch(`homework/${encodeURIComponent(id)}/report?format=json`);
+  const response = await apiFetch(`homework/${encodeURIComponent(id)}/report?format=json`);
   if (!response.ok) throw new Error(await errorMessage(response));
   const report = await response.json();
   const base = `homework/${encodeURIComponent(id)}/report`;
   const name = `report-${id}`;
   append(
     clear($("downloads")),
-    el("a", { href: `${base}?format=csv`, download: `${name}.csv` }, "Download CSV"),
-    el("a", { href: `${base}?format=json`, download: `${name}.json` }, "Download JSON"),
-    el("a", { href: `${base}?format=html`, target: "_blank", rel: "noopener" }, "Printable HTML"),
+    fileLink(el("a", { href: `${base}?format=csv`, download: `${name}.csv` }, "Download CSV")),
+    fileLink(el("a", { href: `${base}?format=json`, download: `${name}.json` }, "Download JSON")),
+    fileLink(
+      el("a", { href: `${base}?format=html`, target: "_blank", rel: "noopener" }, "Printable HTML"),
+      `${name}.html`,
+    ),
   );
   append(clear($("report-body")), renderReport(report));
   $("report").hidden = false;
 }
 
+/** A plain link would go without the API key: a click fetches with it and saves (or opens) a Blob instead.
+ * A link with `download` is saved under that name; one without opens in a new tab (`fallbackName` if a
+ * popup blocker refuses). */
+function fileLink(link, fallbackName) {
+  link.addEventListener("click", (event) => {
+    event.preventDefault();
+    setMessage(formError, "");
+    const href = link.getAttribute("href");
+    const name = link.getAttribute("download");
+    (name ? downloadFile(href, name) : openFile(href, fallbackName)).catch(showError);
+  });
+  return link;
+}
+
 async function cancel() {
   if (!following) return;
-  const response = await fetch(`homework/${encodeURIComponent(following)}/cancel`, { method: "POST" });
-  if (!response.ok) setMessage(formError, await errorMessage(response));
+  try {
+    const response = await apiFetch(`homework/${encodeURIComponent(following)}/cancel`, { method: "POST" });
+    if (!response.ok) setMessage(formError, await errorMessage(response));
+  } catch (error) {
+    showError(error);
+  }
+}
+
+/** An error in the form's alert; a missing or wrong key is said by the key form instead. */
+function showError(error) {
+  if (!(error instanceof ApiKeyError)) setMessage(formError, error.message);
 }
 
 async function loadRecent() {
   const list = $("recent-jobs");
   try {
-    const response = await fetch("homework?limit=10");
+    const response = await apiFetch("homework?limit=10");
     if (!response.ok) return;
     const jobs = await response.json();
     clear(list);
@@ -146,6 +178,15 @@ function onHash() {
   if (id && id !== following) follow(id);
 }
 
+mountKeyControl($("api-key"));
+onKeyChange(() => {
+  loadRecent();
+  if (stalled && stalled === jobFromHash()) {
+    following = null;
+    stalled = null;
+    onHash();
+  }
+});
 form.addEventListener("submit", submit);
 cancelButton.addEventListener("click", cancel);
 window.addEventListener("hashchange", onHash);

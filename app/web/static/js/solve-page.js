@@ -1,5 +1,6 @@
 // The solve page: POST /solve with `stream: true`, draw each sample as its events arrive, then the answer.
 
+import { ApiKeyError, apiFetch, mountKeyControl } from "./auth.js";
 import { clear, el, errorMessage, setMessage } from "./dom.js";
 import { renderMath, renderTex, texSpan } from "./math.js";
 import { readEvents } from "./sse.js";
@@ -62,7 +63,7 @@ async function solve(event) {
   start(body.samples);
   running = new AbortController();
   try {
-    const response = await fetch("solve", {
+    const response = await apiFetch("solve", {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
       body: JSON.stringify(body),
@@ -72,6 +73,7 @@ async function solve(event) {
     await follow(response, body.samples);
   } catch (error) {
     if (error.name === "AbortError") status.textContent = "Stopped.";
+    else if (error instanceof ApiKeyError) unstart(); // the key form says why
     else fail(error.message);
   } finally {
     for (const view of views) view.stop(); // no-op for samples that finished
@@ -96,6 +98,15 @@ function start(samples) {
   done = 0;
   views = Array.from({ length: samples }, (_, i) => new SampleView(samplesList, i, { open: i === 0 }));
   status.textContent = samples > 1 ? `Solving with ${samples} samples…` : "Solving…";
+}
+
+/** Back to the empty page: the solve never started (no key, or a wrong one). */
+function unstart() {
+  status.textContent = "";
+  views = [];
+  clear(samplesList);
+  result.hidden = true;
+  trajectories.hidden = true;
 }
 
 async function follow(response, samples) {
@@ -182,6 +193,7 @@ function preview() {
   });
 }
 
+mountKeyControl($("api-key"));
 form.addEventListener("submit", solve);
 stopButton.addEventListener("click", () => running?.abort());
 problem.addEventListener("input", preview);
