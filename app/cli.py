@@ -26,12 +26,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.api.app import create_app
+    from app.api.server import DrainingServer
     from app.config import get_settings
     from app.observability import log_config
 
     settings = get_settings()
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=args.host or settings.host,
         port=settings.port if args.port is None else args.port,
         log_level=args.log_level,
@@ -39,7 +41,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         access_log=False,  # our access log replaces uvicorn's (it has no query strings, no keys)
         timeout_graceful_shutdown=settings.shutdown_grace_s,
     )
-    uvicorn.Server(config).run()
+    DrainingServer(config, app, drain_s=settings.shutdown_drain_s).run()
     return 0
 
 

@@ -94,7 +94,14 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Interface `tirsolve serve` binds to.")
     port: int = Field(8080, ge=0, le=65535, description="Port `tirsolve serve` listens on.")
     max_body_bytes: int = Field(
-        262_144, ge=1024, description="Larger request bodies are refused with HTTP 413."
+        262_144,
+        ge=1024,
+        description="Larger request bodies are refused with HTTP 413 (POST /homework has its own limit).",
+    )
+    max_homework_body_bytes: int = Field(
+        4_194_304,
+        ge=1024,
+        description="Larger homework sets (POST /homework bodies) are refused with HTTP 413.",
     )
     trajectory_log: Path | None = Field(
         None, description="Append every finished trajectory to this JSONL file (readable by replay-llm)."
@@ -116,6 +123,12 @@ class Settings(BaseSettings):
     shutdown_grace_s: float = Field(
         10.0, gt=0, description="On SIGTERM, in-flight requests get this long to finish before cancellation."
     )
+    shutdown_drain_s: float = Field(
+        0.0,
+        ge=0,
+        description="On SIGTERM, first keep serving this long while /readyz answers 503 `draining` (so a "
+        "load balancer stops sending traffic); then the grace period starts. 0: no such phase.",
+    )
     access_log: bool = Field(True, description="Write one JSON access-log line per request.")
 
     @field_validator("api_keys", mode="before")
@@ -131,6 +144,12 @@ class Settings(BaseSettings):
     # --- grading (answer checker, homework jobs) ----------------------------------------------------
     grading_store_path: Path = Field(
         Path("var/tirsolve.sqlite3"), description="SQLite file holding homework jobs (WAL mode)."
+    )
+    max_unfinished_jobs: int = Field(
+        16,
+        ge=1,
+        description="Homework jobs queued or running at once; beyond this POST /homework answers HTTP 429 "
+        "with Retry-After. Jobs resumed at start count but are never refused.",
     )
     checker_timeout_s: float = Field(
         2.0, gt=0, description="A check running longer is killed with its worker: verdict `timeout`."

@@ -101,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.draining = False  # set on SIGTERM (see app.api.server): /readyz then answers 503 `draining`
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(solve.router)
@@ -110,7 +111,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Innermost first. Outermost: request id, then metrics and access log, so every answer is counted.
     gate = AdmissionGate(settings.max_active_solves, settings.max_queued_solves, settings.queue_timeout_s)
     app.add_middleware(AdmissionControl, gate=gate, routes=frozenset({("POST", "/solve")}))
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        routes={("POST", "/homework"): settings.max_homework_body_bytes},
+    )
     app.add_middleware(ApiKeyAuth, keys=[k.get_secret_value() for k in settings.api_keys])
     app.add_middleware(AccessObserver, access_log=settings.access_log)
     app.add_middleware(RequestId)

@@ -1,11 +1,17 @@
-"""ASGI middleware refusing request bodies over a size limit with 413 (declared or streamed)."""
+"""ASGI middleware refusing request bodies over a size limit with 413 (declared or streamed).
+
+One limit for every route, and larger (or smaller) ones for the routes named in `routes` — a homework set
+legitimately carries far more than a solve request.
+"""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.api.middleware.responses import send_error
 
 __all__ = ["BodySizeLimit"]
 
@@ -13,58 +19,64 @@ __all__ = ["BodySizeLimit"]
 class _TooLarge(HTTPException):
     """An HTTPException so frameworks that wrap body-read errors (FastAPI) still answer 413."""
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"request body exceeds {limit} bytes")
+    def __init__(self, message: str) -> None:
+        super().__init__(413, message)
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n} B"
 
 
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    """Bodies over `max_bytes` get 413 `body_too_large`; `routes` maps (method, path) to its own limit."""
+
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, routes: Mapping[tuple[str, str], int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.routes = dict(routes or {})
 
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            {"error": {"code": "body_too_large", "message": f"request body exceeds {self.max_bytes} bytes"}}
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+    def _limit(self, scope: Scope) -> tuple[int, str]:
+        """The limit of this request, and the message a body over it gets."""
+        route = (scope["method"], scope["path"].rstrip("/") or "/")
+        limit = self.routes.get(route, self.max_bytes)
+        message = f"request body exceeds {limit} bytes ({_size(limit)})"
+        if route in self.routes:
+            message += f", the limit for {route[0]} {route[1]}"
+        return limit, message
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit, message = self._limit(scope)
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await send_error(send, 413, "body_too_large", message)
             return
         seen = 0
         started = False
 
         async def limited_receive() -> Message:
             nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge(self.max_bytes)
-            return message
+            message_in = await receive()
+            if message_in["type"] == "http.request":
+                seen += len(message_in.get("body", b""))
+                if seen > limit:
+                    raise _TooLarge(message)
+            return message_in
 
-        async def tracking_send(message: Message) -> None:
+        async def tracking_send(message_out: Message) -> None:
             nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
+            started = started or message_out["type"] == "http.response.start"
+            await send(message_out)
 
         try:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await self._refuse(send)
+                await send_error(send, 413, "body_too_large", message)

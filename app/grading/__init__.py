@@ -2,7 +2,7 @@
 
 from app.grading.checker import check, check_many
 from app.grading.files import HomeworkFileError, load_homework
-from app.grading.jobs import HomeworkRunner
+from app.grading.jobs import HomeworkRunner, TooManyJobs
 from app.grading.keying import KeySolver, SolvedKey, solver_keyer
 from app.grading.models import HomeworkSet, ItemVerdict, JobInfo, Problem, ProblemKey, Progress, Submission
 from app.grading.pool import CheckerPool
@@ -27,6 +27,7 @@ __all__ = [
     "SolvedKey",
     "SqliteJobStore",
     "Submission",
+    "TooManyJobs",
     "Verdict",
     "build_report",
     "check",

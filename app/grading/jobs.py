@@ -3,6 +3,9 @@
 A job keys its problems (reference, or the solver's majority answer), then checks the submissions in batches
 on the `CheckerPool`, writing each batch in one store transaction. Resuming a job skips every key and verdict
 already stored, so a crash at any point loses nothing and redoes nothing that was written.
+
+Each unfinished job holds work and disk, so `max_unfinished` bounds how many may be queued or running: a
+submission beyond it raises `TooManyJobs`. Jobs resumed at start count toward the bound but are never refused.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import time
 
 from app.grading.keying import KeySolver
 from app.grading.models import HomeworkSet, ItemVerdict, JobInfo, Problem, ProblemKey, Submission
@@ -17,13 +22,25 @@ from app.grading.pool import CheckerPool
 from app.grading.store import UNFINISHED, JobStore
 from app.grading.verdict import Verdict
 
-__all__ = ["HomeworkRunner"]
+__all__ = ["HomeworkRunner", "TooManyJobs"]
 
 log = logging.getLogger(__name__)
 
 
+class TooManyJobs(Exception):
+    """A submission found `limit` jobs (or more) unfinished; `retry_after` estimates when one place frees."""
+
+    def __init__(self, unfinished: int, limit: int, retry_after: int) -> None:
+        self.unfinished, self.limit, self.retry_after = unfinished, limit, retry_after
+        super().__init__(
+            f"{unfinished} homework jobs are unfinished (queued or running) and at most {limit} may be; "
+            "retry when one has finished"
+        )
+
+
 class HomeworkRunner:
-    """Runs jobs from `store` on `pool`; `keyer` solves problems that have no reference (None: flag them)."""
+    """Runs jobs from `store` on `pool`; `keyer` solves problems that have no reference (None: flag them).
+    At most `max_unfinished` jobs may be queued or running when a new one is submitted (None: no bound)."""
 
     def __init__(
         self,
@@ -34,20 +51,41 @@ class HomeworkRunner:
         review_threshold: float = 0.6,
         batch_size: int = 16,
         solve_concurrency: int = 4,
+        max_unfinished: int | None = None,
     ) -> None:
         self.store = store
         self.pool = pool
         self.keyer = keyer
         self.review_threshold = review_threshold
         self.batch_size = batch_size
+        self.max_unfinished = max_unfinished
         self._solve_slots = asyncio.Semaphore(solve_concurrency)
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._admission = asyncio.Lock()  # count, then create, as one step: submissions never overshoot
+        self._mean_job_s = 30.0  # moving average of how long a submitted job stays unfinished (Retry-After)
 
     async def submit(self, homework: HomeworkSet) -> JobInfo:
-        """Store the job and start it in the background."""
-        info = await asyncio.to_thread(self.store.create, homework)
-        self._start(info.id)
+        """Store the job and start it in the background; `TooManyJobs` if the bound is reached."""
+        async with self._admission:
+            if self.max_unfinished is not None:
+                unfinished = await asyncio.to_thread(self.store.count_unfinished)
+                if unfinished >= self.max_unfinished:
+                    raise TooManyJobs(unfinished, self.max_unfinished, self._retry_after(unfinished))
+            info = await asyncio.to_thread(self.store.create, homework)
+        task = self._start(info.id)
+        if task is not None:
+            submitted = time.monotonic()
+            task.add_done_callback(lambda t: self._job_ended(t, submitted))
         return info
+
+    def _retry_after(self, unfinished: int) -> int:
+        """Seconds until a place is likely free: of `unfinished` jobs at random points of their run, the first
+        ends after about 1/(n+1) of a run."""
+        return max(1, min(60, math.ceil(self._mean_job_s / (unfinished + 1))))
+
+    def _job_ended(self, task: asyncio.Task[None], submitted: float) -> None:
+        if not task.cancelled():  # cancelled: stopped by a user or by shutdown, not a measure of a run
+            self._mean_job_s = 0.8 * self._mean_job_s + 0.2 * (time.monotonic() - submitted)
 
     async def resume(self) -> list[str]:
         """Start every job left queued or running by a previous process; returns their ids."""
@@ -90,12 +128,13 @@ class HomeworkRunner:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _start(self, job_id: str) -> None:
+    def _start(self, job_id: str) -> asyncio.Task[None] | None:
         if job_id in self._tasks:
-            return
+            return None
         task = asyncio.get_running_loop().create_task(self._run(job_id), name=f"homework-{job_id}")
         self._tasks[job_id] = task
         task.add_done_callback(lambda _t: self._tasks.pop(job_id, None))
+        return task
 
     async def _run(self, job_id: str) -> None:
         try:

@@ -55,6 +55,10 @@ class JobStore(ABC):
     def unfinished(self) -> list[str]: ...
 
     @abstractmethod
+    def count_unfinished(self) -> int:
+        """How many jobs are queued or running."""
+
+    @abstractmethod
     def save_key(self, job_id: str, key: ProblemKey) -> None: ...
 
     @abstractmethod
@@ -187,6 +191,12 @@ class SqliteJobStore(JobStore):
                 f"SELECT id FROM jobs WHERE status IN ({marks}) ORDER BY created_at", UNFINISHED
             ).fetchall()
         return [r["id"] for r in rows]
+
+    def count_unfinished(self) -> int:
+        marks = ",".join("?" * len(UNFINISHED))
+        with self._lock:
+            row = self._db.execute(f"SELECT COUNT(*) FROM jobs WHERE status IN ({marks})", UNFINISHED)
+            return row.fetchone()[0]
 
     def save_key(self, job_id: str, key: ProblemKey) -> None:
         with self._lock, self._db:

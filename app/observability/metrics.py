@@ -11,6 +11,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
     "HOMEWORK_JOBS",
+    "HOMEWORK_REJECTED",
     "HTTP_IN_PROGRESS",
     "HTTP_REQUESTS",
     "HTTP_SECONDS",
@@ -74,3 +75,6 @@ MODEL_TOKENS = Counter("tirsolve_model_tokens_total", "Tokens the model server r
 
 # --- homework ---------------------------------------------------------------------------------------
 HOMEWORK_JOBS = Gauge("tirsolve_homework_jobs", "Homework jobs in the store, by state.", ["state"])
+HOMEWORK_REJECTED = Counter(
+    "tirsolve_homework_rejected_total", "Homework sets refused with 429: too many unfinished jobs."
+)

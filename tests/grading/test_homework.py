@@ -19,6 +19,7 @@ from app.grading import (
     ItemVerdict,
     SolvedKey,
     SqliteJobStore,
+    TooManyJobs,
     build_report,
     load_homework,
 )
@@ -292,3 +293,32 @@ async def test_delete_stops_a_running_job_and_removes_everything(tmp_path: Path)
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT COUNT(*) FROM verdicts").fetchone() == (0,)
         assert db.execute("SELECT COUNT(*) FROM keys").fetchone() == (0,)
+
+
+@async_test
+async def test_concurrent_submissions_never_overshoot_the_bound_on_unfinished_jobs(
+    tmp_path: Path, pool: CheckerPool
+) -> None:
+    release = asyncio.Event()
+
+    async def keyer(problem: str) -> SolvedKey:
+        await release.wait()  # every job stays unfinished until the test lets it go
+        return SolvedKey(answer="2", confidence=1.0)
+
+    store = SqliteJobStore(tmp_path / "jobs.sqlite3")
+    runner = HomeworkRunner(store, pool, keyer, max_unfinished=3)
+    homework = HomeworkSet.model_validate(
+        {"problems": [{"id": "p", "problem": "1+1?"}], "submissions": [{"student": "a", "problem_id": "p"}]}
+    )
+    results = await asyncio.gather(*(runner.submit(homework) for _ in range(10)), return_exceptions=True)
+    accepted = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, TooManyJobs)]
+    assert (len(accepted), len(refused)) == (3, 7), results
+    assert all(r.unfinished == 3 and r.limit == 3 and 1 <= r.retry_after <= 60 for r in refused)
+    assert store.count_unfinished() == 3
+    release.set()
+    assert [(await runner.wait(info.id)).status for info in accepted] == ["completed"] * 3
+    assert store.count_unfinished() == 0
+    assert (await runner.submit(homework)).status == "queued"
+    await runner.close()
+    store.close()

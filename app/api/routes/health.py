@@ -1,4 +1,4 @@
-"""GET /healthz (the process is alive) and GET /readyz (model server and sandbox answer)."""
+"""GET /healthz (the process is alive) and GET /readyz (model server and sandbox answer, and not draining)."""
 
 from __future__ import annotations
 
@@ -41,7 +41,11 @@ async def _sandbox_check(request: Request) -> dict[str, Any]:
 
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
-    """Ready: the model server lists its models and the sandbox runs code and reports its layers."""
+    """Ready: the model server lists its models and the sandbox runs code and reports its layers. After
+    SIGTERM: 503 `draining`, so a load balancer stops sending traffic while in-flight work finishes."""
+    if request.app.state.draining:
+        message = "shutting down: send new requests elsewhere; in-flight work is finishing"
+        return JSONResponse({"status": "draining", "message": message}, status_code=503)
     model, sandbox = await asyncio.gather(
         _model_check(request.app.state.model_client), _sandbox_check(request)
     )

@@ -18,11 +18,13 @@ from app.grading import (
     JobInfo,
     ReportFormat,
     SqliteJobStore,
+    TooManyJobs,
     build_report,
     render_report,
     solver_keyer,
 )
 from app.grading.report import MEDIA_TYPES
+from app.observability.metrics import HOMEWORK_REJECTED
 
 __all__ = ["router"]
 
@@ -38,6 +40,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.checker_pool,
         solver_keyer(app.state.solver, settings.key_samples),
         review_threshold=settings.review_threshold,
+        max_unfinished=settings.max_unfinished_jobs,
     )
     app.state.homework = runner
     await runner.resume()
@@ -62,14 +65,25 @@ def _unknown(job_id: str) -> JSONResponse:
 
 _SUBMIT_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "The body is not valid JSON."},
-    413: {"description": "Request body too large (setting `max_body_bytes`)."},
+    413: {"description": "Request body too large (setting `max_homework_body_bytes`)."},
+    429: {
+        "description": "Too many unfinished jobs (setting `max_unfinished_jobs`); retry after `Retry-After` "
+        "seconds.",
+        "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
+    },
 }
 
 
 @router.post("", status_code=202, response_model=JobInfo, responses=_SUBMIT_ERRORS)
-async def submit(homework: HomeworkSet, request: Request, response: Response) -> JobInfo:
+async def submit(homework: HomeworkSet, request: Request, response: Response) -> JobInfo | JSONResponse:
     """Queue a homework set for grading; poll `GET /homework/{id}` for progress."""
-    info = await _runner(request).submit(homework)
+    try:
+        info = await _runner(request).submit(homework)
+    except TooManyJobs as exc:
+        HOMEWORK_REJECTED.inc()
+        refused = error_response(429, "too_many_jobs", str(exc))
+        refused.headers["Retry-After"] = str(exc.retry_after)
+        return refused
     response.headers["Location"] = f"/homework/{info.id}"
     return info
 
