@@ -47,13 +47,13 @@ MEASURED = (
 )
 
 
-async def in_child_costs(sb: Sandbox, runs: int) -> tuple[float, float, float]:
+async def in_child_costs(sb: Sandbox, runs: int, gap: float) -> tuple[float, float, float]:
     cpu, wall, preempted = [], [], []
     for _ in range(runs):
         result = await sb.run(MEASURED, timeout=10)
         c, w, p = (float(v) for v in result.stdout.splitlines()[1].split())
         cpu.append(c), wall.append(w), preempted.append(p)
-        await asyncio.sleep(0.005)
+        await asyncio.sleep(gap)
     return percentile(cpu, 50), percentile(wall, 50), statistics.mean(preempted)
 
 
@@ -74,6 +74,19 @@ async def sandbox_latencies(
         if inside is not None:
             inside.append(result.duration_ms)
         await asyncio.sleep(gap)
+    return latencies
+
+
+async def session_latencies(sb: Sandbox, runs: int) -> list[float]:
+    """The snippet as a later block of a session: the solve loop's case (one child per solve)."""
+    latencies = []
+    async with sb.session() as session:
+        await session.run(SNIPPET, timeout=10)
+        for _ in range(runs):
+            start = time.perf_counter()
+            result = await session.run(SNIPPET, timeout=10)
+            latencies.append((time.perf_counter() - start) * 1000)
+            assert result.stdout == EXPECTED, result
     return latencies
 
 
@@ -155,7 +168,8 @@ async def main() -> None:
     async with Sandbox(max_inflight=args.concurrency) as sb:
         await sandbox_latencies(sb, 20, args.gap)  # warm the client and the pool
         lat = await sandbox_latencies(sb, args.runs, args.gap, inside)
-        cpu50, wall50, preempted = await in_child_costs(sb, 50)
+        cpu50, wall50, preempted = await in_child_costs(sb, 50, args.gap)
+        in_session = await session_latencies(sb, args.runs // 2)
         await asyncio.sleep(1)
         back_to_back = await sandbox_latencies(sb, args.runs // 2, 0.005)
         rate, count = await throughput(sb, args.seconds, args.concurrency)
@@ -178,6 +192,8 @@ async def main() -> None:
     print(f"  inside the child: {child}")
     b50, b95 = percentile(back_to_back, 50), percentile(back_to_back, 95)
     print(f"  back to back    : p50 {b50:7.2f} ms   p95 {b95:7.2f} ms   (5 ms between runs)")
+    s50, s95 = percentile(in_session, 50), percentile(in_session, 95)
+    print(f"  in a session    : p50 {s50:7.2f} ms   p95 {s95:7.2f} ms   (a later block of one session)")
     print(f"fresh python -c   : p50 {f50:7.2f} ms   p95 {f95:7.2f} ms   (n={len(fresh)})")
     print(f"speed-up (p50)    : {f50 / p50:6.1f}x")
     busy = f"{count} runs, {args.concurrency} in flight, {args.seconds:g} s"
