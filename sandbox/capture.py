@@ -35,6 +35,15 @@ def read_stream(fd: int, keep: int) -> Captured:
     return Captured(head + marker(size - 2 * half) + tail, size, True)
 
 
+def clip_text(text: str, keep: int) -> Captured:
+    """``text`` cut to about ``keep`` characters, head and tail around the marker (a traceback whose
+    message is a huge expression, or an error the code forged on its control channel)."""
+    if len(text) <= keep:
+        return Captured(text, len(text), False)
+    half = keep // 2
+    return Captured(text[:half] + marker(len(text) - 2 * half) + text[-half:], len(text), True)
+
+
 def reset_stream(fd: int) -> None:
     os.ftruncate(fd, 0)
     os.lseek(fd, 0, os.SEEK_SET)

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from . import confine
-from .capture import read_stream
+from .capture import clip_text, read_stream
 from .child import ChildPlan
 from .limits import MiB
 from .protocol import ProtocolError, read_frame, write_frame
@@ -148,7 +148,9 @@ class Child:
         if max(out.size, err.size) >= fsize and status in ("ok", "error", "timeout", "killed"):
             status = "output_limit"
             error = error or f"output exceeded the {fsize // MiB} MiB cap"
-        return RunResult(status, out.text, err.text, error, out.truncated or err.truncated, duration_ms)
+        clipped = clip_text(error, keep_bytes)
+        truncated = out.truncated or err.truncated or clipped.truncated
+        return RunResult(status, out.text, err.text, clipped.text, truncated, duration_ms)
 
     @staticmethod
     def _death_status(ended: Exit, cpu_seconds: float) -> tuple[str, str]:

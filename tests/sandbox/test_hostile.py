@@ -252,6 +252,20 @@ async def test_forged_frames_on_the_control_channel_are_contained(sandbox: Sandb
     assert (await sandbox.run("print('healthy')")).stdout == "healthy\n"
 
 
+async def test_huge_or_forged_error_is_capped_like_output(tight_sandbox: Sandbox) -> None:
+    forged = (
+        "import json, os, struct\n"
+        "body = json.dumps({'status': 'error', 'error': 'E' * 5_000_000}).encode()\n"
+        "os.write(3, struct.pack('>I', len(body)) + body)\n"
+    )
+    raised = "raise ValueError('HEAD' + 'x' * 5_000_000 + 'TAIL')"
+    for code in (forged, raised):
+        result = await tight_sandbox.run(code)
+        assert result.status == "error" and result.truncated, result.status
+        assert len(result.error) < 4 * 1024 + 200 and "[output truncated:" in result.error
+    assert "HEAD" in result.error and result.error.rstrip().endswith("TAIL")
+
+
 async def test_signal_to_self_and_sys_exit_are_harmless(sandbox: Sandbox) -> None:
     result = await sandbox.run("import sys\nprint('done')\nsys.exit(0)")
     assert result.status == "ok" and result.stdout == "done\n"
