@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from . import confine
-from .capture import reset_stream
+from .capture import clip_text, reset_stream
 from .limits import Limits, MiB
 from .paths import PathScrubber
 from .protocol import read_frame_fd, write_frame_fd
@@ -31,6 +31,7 @@ from .seccomp import CompiledFilter
 from .warm import PREFAULT_SNIPPETS
 
 CTRL_FD = 3
+MAX_ERROR = 256 * 1024  # characters of a traceback sent back (the server clips further to its output cap)
 
 
 @dataclass(frozen=True)
@@ -247,4 +248,4 @@ def _format(exc: BaseException, scrubber: PathScrubber) -> str:
         text = "".join(traceback.format_exception(type(exc), exc, tb))
     except BaseException:
         text = f"{type(exc).__name__}: {exc}"
-    return scrubber.scrub(text)
+    return clip_text(scrubber.scrub(text), MAX_ERROR).text

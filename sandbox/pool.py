@@ -36,6 +36,10 @@ LOCK_DIRS = (
 )
 
 
+# A child's frames are small (its error text is clipped to MAX_ERROR); a bigger one is forged, and
+# decoding it would stall the server's event loop for every other run.
+MAX_REPLY = 1024 * 1024
+
 # Nice value of a used child while it is killed: nobody waits for its exit but the uid it frees.
 TEARDOWN_NICE = 19
 
@@ -96,7 +100,7 @@ class Child:
     async def _await_ready(self) -> dict[str, str]:
         self._reader, self._writer = await asyncio.open_unix_connection(sock=self._ctrl)
         try:
-            frame = await read_frame(self._reader)
+            frame = await read_frame(self._reader, MAX_REPLY)
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
             raise ChildFailed(f"child {self.pid} died before it was ready") from exc
         if not frame.get("ready"):
@@ -124,7 +128,7 @@ class Child:
         status, error = "ok", ""
         try:
             await write_frame(self._writer, {"code": code, "keep": keep})
-            reply = await asyncio.wait_for(read_frame(self._reader), timeout)
+            reply = await asyncio.wait_for(read_frame(self._reader, MAX_REPLY), timeout)
             status, error = _checked_reply(reply)
         except TimeoutError:
             self.kill()

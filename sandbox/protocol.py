@@ -34,11 +34,11 @@ def decode(body: bytes) -> dict[str, Any]:
     return message
 
 
-async def read_frame(reader: asyncio.StreamReader) -> dict[str, Any]:
+async def read_frame(reader: asyncio.StreamReader, max_bytes: int = MAX_FRAME) -> dict[str, Any]:
     """Read one frame; raises ``asyncio.IncompleteReadError`` on EOF."""
     (length,) = _HEADER.unpack(await reader.readexactly(_HEADER.size))
-    if length > MAX_FRAME:
-        raise ProtocolError(f"frame of {length} bytes exceeds the {MAX_FRAME}-byte limit")
+    if length > max_bytes:
+        raise ProtocolError(f"frame of {length} bytes exceeds the {max_bytes}-byte limit")
     return decode(await reader.readexactly(length))
 
 

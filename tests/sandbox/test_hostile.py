@@ -255,7 +255,7 @@ async def test_forged_frames_on_the_control_channel_are_contained(sandbox: Sandb
 async def test_huge_or_forged_error_is_capped_like_output(tight_sandbox: Sandbox) -> None:
     forged = (
         "import json, os, struct\n"
-        "body = json.dumps({'status': 'error', 'error': 'E' * 5_000_000}).encode()\n"
+        "body = json.dumps({'status': 'error', 'error': 'E' * 900_000}).encode()\n"
         "os.write(3, struct.pack('>I', len(body)) + body)\n"
     )
     raised = "raise ValueError('HEAD' + 'x' * 5_000_000 + 'TAIL')"
@@ -264,6 +264,13 @@ async def test_huge_or_forged_error_is_capped_like_output(tight_sandbox: Sandbox
         assert result.status == "error" and result.truncated, result.status
         assert len(result.error) < 4 * 1024 + 200 and "[output truncated:" in result.error
     assert "HEAD" in result.error and result.error.rstrip().endswith("TAIL")
+
+
+async def test_oversized_frame_on_the_control_channel_is_refused_unread(sandbox: Sandbox) -> None:
+    code = "import os, struct\nos.write(3, struct.pack('>I', 8 * 1024 * 1024) + b'{' * 65536)"
+    result = await sandbox.run(code)
+    assert result.status == "killed" and "exceeds the 1048576-byte limit" in result.error, result
+    assert (await sandbox.run("print(6 * 7)")).stdout == "42\n"
 
 
 async def test_signal_to_self_and_sys_exit_are_harmless(sandbox: Sandbox) -> None:
