@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 from sandbox_helpers import FRESH_TMP, PROJECT_ROOT
@@ -54,12 +56,25 @@ async def test_probe_reads_the_memory_limit_of_the_servers_cgroup() -> None:
         proc = await asyncio.to_thread(sandbox_cli, "probe", prefix=["sh", "-c", enter, "sh"])
         report = json.loads(proc.stdout)
     finally:
-        os.rmdir(cgroup)
+        _remove_cgroup(cgroup)
     assert report["layers"]["memory_cgroup"]["status"] == "ok", report["layers"]["memory_cgroup"]
     assert "server cgroup: memory 768 MiB" in " ".join(report["notes"])
     unlimited = json.loads((await asyncio.to_thread(sandbox_cli, "probe")).stdout)  # the suite's cgroup
     if unlimited["layers"]["memory_cgroup"]["status"] != "ok":
         assert any("mem_limit" in s for s in unlimited["stand_ins"])
+
+
+def _remove_cgroup(path: str) -> None:
+    """rmdir once the last process in it (a child dying with its server) is gone."""
+    for _ in range(100):
+        try:
+            os.rmdir(path)
+            return
+        except OSError as exc:
+            if exc.errno != errno.EBUSY:
+                raise
+            time.sleep(0.05)
+    os.rmdir(path)
 
 
 def _limited_cgroup(name: str, limit: int) -> str:
