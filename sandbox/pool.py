@@ -96,6 +96,8 @@ class Child:
         self.reniced = False
         self.expected: frozenset[str] = frozenset()  # layers every child must report "ok"
         self.ready = asyncio.get_running_loop().create_task(self._await_ready())
+        # A pool child destroyed at shutdown before it was ready is nobody's error: mark it seen.
+        self.ready.add_done_callback(lambda task: task.cancelled() or task.exception())
 
     async def _await_ready(self) -> dict[str, str]:
         self._reader, self._writer = await asyncio.open_unix_connection(sock=self._ctrl)

@@ -29,7 +29,7 @@ from typing import Any, NoReturn
 
 from . import confine
 from .capture import new_stream
-from .child import ChildPlan, child_main
+from .child import ChildPlan, StandardStreams, child_main, standard_streams
 
 _MAX_MESSAGE = 4096
 
@@ -80,8 +80,9 @@ def _zygote_main(chan: socket.socket, plan: ChildPlan, workroot: str | None) -> 
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, signal.SIG_DFL)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1):
+            signal.signal(sig, signal.SIG_DFL)  # children keep these defaults
+        streams = standard_streams()
         while True:
             readable, _, _ = select.select([chan, wake_r], [], [])
             if wake_r in readable:
@@ -93,7 +94,7 @@ def _zygote_main(chan: socket.socket, plan: ChildPlan, workroot: str | None) -> 
                 if not data:
                     return  # the server is gone; our children die with us (PDEATHSIG)
                 request = json.loads(data)
-                _spawn(chan, plan, workroot, request)
+                _spawn(chan, plan, workroot, request, streams)
     except BaseException:
         code = 70
     finally:
@@ -112,7 +113,13 @@ def _enter_view(plan: ChildPlan) -> ChildPlan:
     return plan
 
 
-def _spawn(chan: socket.socket, plan: ChildPlan, workroot: str | None, request: dict[str, Any]) -> None:
+def _spawn(
+    chan: socket.socket,
+    plan: ChildPlan,
+    workroot: str | None,
+    request: dict[str, Any],
+    streams: StandardStreams,
+) -> None:
     uid = int(request["spawn"])
     try:
         server_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -125,7 +132,8 @@ def _spawn(chan: socket.socket, plan: ChildPlan, workroot: str | None, request: 
     if pid == 0:  # pragma: no cover - the child never returns
         chan.close()
         spare, warm = bool(request.get("spare")), bool(request.get("warm"))
-        child_main(plan, uid, child_end.fileno(), out_fd, err_fd, workdir, spare=spare, warm=warm)
+        ctrl = child_end.fileno()
+        child_main(plan, uid, ctrl, out_fd, err_fd, workdir, streams=streams, spare=spare, warm=warm)
     child_end.close()
     try:
         message = json.dumps({"spawned": uid, "pid": pid}).encode()
