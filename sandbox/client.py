@@ -63,8 +63,8 @@ class Sandbox:
         self.server_args = tuple(server_args)
         self.report: dict[str, Any] | None = None
         self.restarts = 0
-        self._max_idle = max_inflight or max(2, 2 * (os.cpu_count() or 1))
-        self._slots = asyncio.Semaphore(self._max_idle)
+        self._max_inflight = max_inflight or max(2, 2 * (os.cpu_count() or 1))
+        self._slots = asyncio.Semaphore(self._max_inflight)
         self._idle: list[_Connection] = []  # connections to the server kept for the next request
         self._waiting = 0
         self._proc: asyncio.subprocess.Process | None = None
@@ -199,7 +199,7 @@ class Sandbox:
         return None
 
     def _keep(self, conn: _Connection) -> None:
-        if len(self._idle) < self._max_idle and not self._server_dead():
+        if len(self._idle) < self._max_inflight and not self._server_dead():
             self._idle.append(conn)
         else:
             conn[1].close()

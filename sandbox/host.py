@@ -69,8 +69,13 @@ def prepare_host(options: HostOptions) -> Host:
         confine.prctl(confine.PR_SET_CHILD_SUBREAPER, 1)
     layer("wall_clock", lambda: None)
     limits = server_limits()
-    report.set("memory_cgroup", "ok" if limits.memory_bytes else "unavailable: no memory limit found")
     report.notes.append(limits.describe())
+
+    def memory_limit() -> None:
+        if not limits.memory_bytes:
+            raise OSError("no memory limit found")
+
+    layer("memory_cgroup", memory_limit)
     layer("output_cap", lambda: os.close(os.memfd_create("probe")))
 
     namespaces_ok = _enter_namespaces(report, off)
