@@ -17,9 +17,9 @@ forked from a pristine copy of itself, execute code blocks. Layers, from the out
   with a small private tmpfs as working directory, pivoted into the view; rlimits (address space, CPU
   seconds, file size, open files, processes, no core dumps); a dedicated unprivileged uid (default
   range 61000-61127; each server locks the first free block of 128 uids from there, so servers on
-  one host never share uids); a seccomp filter (compiled once, loaded with prctl) that denies
-  sockets, exec, process creation (threads stay allowed), ptrace, mounts and namespaces, signals to
-  other processes and kernel surfaces a calculator never needs.
+  one host never share uids); a seccomp allowlist (compiled once, loaded with prctl) of the calls a
+  calculator needs, so sockets, exec, process creation (threads stay allowed), ptrace, mounts and
+  namespaces, signals to other processes and every other kernel surface fail with EPERM.
 * **Per execution**: a wall-clock deadline enforced by the server, which kills the child from outside;
   stdout and stderr captured in capped memfds and returned head and tail around a truncation marker;
   tracebacks with host paths removed. One-shot runs use a fresh child; after each child's last run

@@ -17,8 +17,8 @@ LAYERS: dict[str, str] = {
     "output_cap": "stdout/stderr in capped memfds (RLIMIT_FSIZE), returned head and tail",
     "rlimits": "address space, CPU seconds, file size, open files, processes, no core dumps",
     "uid": "a dedicated unprivileged uid per child, killed and reaped by uid after use",
-    "seccomp": "no sockets, exec, fork, ptrace, mounts, namespaces, signals to others, System V and POSIX "
-    "IPC, memfds, kernel surfaces",
+    "seccomp": "an allowlist of the calls a calculator needs: no sockets, exec, fork, ptrace, mounts, "
+    "namespaces, signals to others, System V and POSIX IPC, memfds or other kernel surfaces",
     "network_namespace": "an empty network namespace (no interfaces but a down loopback) and an IPC "
     "namespace of the server's own",
     "filesystem_view": "an allow-list view: read-only system and Python directories only",
