@@ -17,17 +17,19 @@ forked from a pristine copy of itself, execute code blocks. Layers, from the out
   with a small private tmpfs as working directory, pivoted into the view; rlimits (address space, CPU
   seconds, file size, open files, processes, no core dumps); a dedicated unprivileged uid (default
   range 61000-61127; each server locks the first free block of 128 uids from there, so servers on
-  one host never share uids); a seccomp allowlist (compiled once, loaded with prctl) of the calls a
-  calculator needs, so sockets, exec, process creation (threads stay allowed), ptrace, mounts and
-  namespaces, signals to other processes and every other kernel surface fail with EPERM.
+  one host never share uids); Landlock rules (read only system and Python directories, write only
+  the work directory; they stand in for the view where mounts are refused); a seccomp allowlist
+  (compiled once, loaded with prctl) of the calls a calculator needs, so sockets, exec, process
+  creation (threads stay allowed), ptrace, mounts and namespaces, signals to other processes and
+  every other kernel surface fail with EPERM.
 * **Per execution**: a wall-clock deadline enforced by the server, which kills the child from outside;
   stdout and stderr captured in capped memfds and returned head and tail around a truncation marker;
   tracebacks with host paths removed. One-shot runs use a fresh child; after each child's last run
   every process of its uid is killed and reaped before the uid is reused.
 
 The server probes these layers at start and refuses to serve unless the minimum safe set holds
-(wall-clock deadline, output cap, rlimits, uid switch, seccomp), unless started with
-``--allow-insecure`` or ``SANDBOX_ALLOW_INSECURE=1``.
+(wall-clock deadline, output cap, rlimits, uid switch, seccomp, and the mount namespace or
+Landlock), unless started with ``--allow-insecure`` or ``SANDBOX_ALLOW_INSECURE=1``.
 
 Usage::
 

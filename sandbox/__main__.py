@@ -41,7 +41,7 @@ def _add_server_flags(parser: argparse.ArgumentParser) -> None:
         "--simulate-missing",
         action="append",
         default=[],
-        choices=sorted(LAYERS),
+        choices=sorted(set(LAYERS) - {"filesystem"}),  # derived from two layers, not probed itself
         metavar="LAYER",
         help="testing aid: treat LAYER as unavailable, as if the probe had failed",
     )

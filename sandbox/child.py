@@ -24,6 +24,7 @@ from typing import Any, NoReturn
 
 from . import confine
 from .capture import clip_text, reset_stream
+from .landlock import FsPolicy, Ruleset
 from .limits import Limits, MiB
 from .paths import PathScrubber
 from .protocol import read_frame_fd, write_frame_fd
@@ -44,6 +45,7 @@ class ChildPlan:
     view: confine.RootView | None = None
     view_error: str = "no filesystem view in the server"  # why ``view`` is None
     seccomp: CompiledFilter | None = None
+    fs_policy: FsPolicy | None = None  # Landlock: what a child may read, besides its own work directory
     switch_uid: bool = True
     # Nice value of spare children while they confine themselves and warm up (0: none; needs
     # CAP_SYS_NICE in the server to renice a child back when a request takes it).
@@ -135,18 +137,35 @@ def _confine(plan: ChildPlan, uid: int, workdir: str | None) -> dict[str, str]:
             nproc=lim.processes,
         ),
     )
+    workdir = "/tmp" if layers["mount_namespace"] == "ok" else workdir
+    # Built as root (it can open every allowed path); enforced once the uid is dropped.
+    ruleset = _landlock_ruleset(plan, workdir, layers)
     if plan.switch_uid:
         step("uid", lambda: confine.drop_to_uid(uid))
     elif "uid" in plan.disabled:
         layers["uid"] = "unavailable: disabled (--simulate-missing)"
-    workdir = "/tmp" if layers["mount_namespace"] == "ok" else workdir
     if workdir:
         os.chdir(workdir)
+    if ruleset is not None:
+        step("landlock", ruleset.enforce)
     if plan.seccomp is not None:
         step("seccomp", plan.seccomp.load)
     else:
         layers["seccomp"] = "unavailable: no compiled filter"
     return layers
+
+
+def _landlock_ruleset(plan: ChildPlan, workdir: str | None, layers: dict[str, str]) -> Ruleset | None:
+    if "landlock" in plan.disabled:
+        layers["landlock"] = "unavailable: disabled (--simulate-missing)"
+    elif plan.fs_policy is None:
+        layers["landlock"] = "unavailable: no filesystem policy in the server"
+    else:
+        try:
+            return Ruleset(plan.fs_policy, workdir)
+        except OSError as exc:
+            layers["landlock"] = f"unavailable: {exc}"
+    return None
 
 
 StandardStreams = tuple[io.TextIOWrapper, io.TextIOWrapper, io.TextIOWrapper]

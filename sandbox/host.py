@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from . import confine
 from .cgroup import server_limits
 from .child import ChildPlan
+from .landlock import FsPolicy, abi_version
 from .limits import Limits, MiB
 from .mountpoint import remove_mountpoint, view_mountpoint
 from .paths import PathScrubber
@@ -106,6 +107,7 @@ def prepare_host(options: HostOptions) -> Host:
 
     if not layer("seccomp", compile_filter):
         compiled = None
+    fs_policy = _landlock_policy(report, off)
     workroot = None if view is not None else tempfile.mkdtemp(prefix="sandbox-work-")
     if workroot:
         os.chmod(workroot, 0o711)
@@ -119,11 +121,28 @@ def prepare_host(options: HostOptions) -> Host:
         scrubber=PathScrubber.for_this_interpreter(extra),
         view=view,
         seccomp=compiled,
+        fs_policy=fs_policy,
         switch_uid=switch_uid,
         background_nice=10 if confine.has_capabilities(confine.CAP_SYS_NICE) else 0,
         disabled=frozenset(off),
     )
     return Host(plan, report, workroot, view_dir, created)
+
+
+def _landlock_policy(report: Report, off: frozenset[str]) -> FsPolicy | None:
+    """What children may read under Landlock: the same directories and files the view binds."""
+    if "landlock" in off:
+        report.set("landlock", "unavailable: disabled (--simulate-missing)")
+        return None
+    try:
+        abi = abi_version()
+    except OSError as exc:
+        report.set("landlock", f"unavailable: {exc}")
+        return None
+    report.set("landlock", "ok")
+    report.notes.append(f"Landlock ABI {abi}")
+    paths = [*confine.SYSTEM_DIRS, *confine.python_dirs(), *confine.SYSTEM_FILES]
+    return FsPolicy(read_paths=tuple(dict.fromkeys(paths)))
 
 
 def _enter_namespaces(report: Report, off: frozenset[str]) -> bool:

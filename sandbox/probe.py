@@ -10,7 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # The minimum safe set: without any of these the server refuses to start unless allowed insecure.
-REQUIRED: tuple[str, ...] = ("wall_clock", "output_cap", "rlimits", "uid", "seccomp")
+# "filesystem" holds when either layer that confines a child's files does (see ``FILESYSTEM``).
+REQUIRED: tuple[str, ...] = ("wall_clock", "output_cap", "rlimits", "uid", "seccomp", "filesystem")
+# Either keeps a run from reading the host's files or leaving files behind for the next run.
+FILESYSTEM: tuple[str, ...] = ("mount_namespace", "landlock")
 
 LAYERS: dict[str, str] = {
     "wall_clock": "deadline enforced by the server, which kills the child from outside",
@@ -23,9 +26,12 @@ LAYERS: dict[str, str] = {
     "namespace of the server's own",
     "filesystem_view": "an allow-list view: read-only system and Python directories only",
     "mount_namespace": "a private mount namespace per child with its own small tmpfs as working directory",
+    "landlock": "Landlock: reads only in system and Python directories and the child's own /proc entry, "
+    "writes only in its work directory; no TCP, no signals or abstract sockets outside the child",
     "proc_hidepid": "a /proc that shows only the child's own processes",
     "server_not_dumpable": "the server is not dumpable and not ptrace-able by children",
     "pristine_zygote": "children are forked from a zygote that never held request data",
+    "filesystem": "a child reads no host files and leaves none behind: mount_namespace or landlock",
     "memory_cgroup": "the server's cgroup limits the memory of all children together (their tmpfs, "
     "output buffers and kernel memory included)",
 }
@@ -33,10 +39,12 @@ LAYERS: dict[str, str] = {
 STAND_INS: dict[str, str] = {
     "network_namespace": "network namespace unavailable: relying on seccomp (no socket creation) and the "
     "container's network_mode: none",
-    "filesystem_view": "filesystem view unavailable: relying on file permissions (the sandbox uid owns "
-    "nothing on the host) and the container image holding no secrets",
-    "mount_namespace": "per-child mount namespace unavailable: children share a per-uid working "
-    "directory that the server empties after each use",
+    "filesystem_view": "filesystem view unavailable: relying on Landlock (reads limited to system and "
+    "Python directories) if it holds, else on file permissions and the image holding no secrets",
+    "mount_namespace": "per-child mount namespace unavailable: each child writes only a per-uid working "
+    "directory that the server empties after each use (Landlock keeps it out of /tmp, /dev/shm, /var/tmp)",
+    "landlock": "Landlock unavailable (kernel older than 5.13 or the LSM is off): relying on the filesystem "
+    "view and the per-child mount namespace",
     "proc_hidepid": "hidepid /proc unavailable: relying on the uid switch (other processes' environ and "
     "memory are unreadable across uids)",
     "server_not_dumpable": "relying on the uid switch and seccomp (no ptrace) to protect the server",
@@ -59,7 +67,17 @@ class Report:
         self.layers[name] = status
 
     def holds(self, name: str) -> bool:
+        if name == "filesystem":
+            return any(self.holds(layer) for layer in FILESYSTEM)
         return self.layers.get(name) == "ok"
+
+    def status(self, name: str) -> str:
+        if name == "filesystem":
+            held = [layer for layer in FILESYSTEM if self.holds(layer)]
+            return (
+                f"ok ({' and '.join(held)})" if held else "unavailable: neither mount_namespace nor landlock"
+            )
+        return self.layers.get(name, "not probed")
 
     @property
     def missing_required(self) -> list[str]:
@@ -74,7 +92,7 @@ class Report:
         return self.safe or self.allow_insecure
 
     def refusal(self) -> str:
-        details = "; ".join(f"{n}: {self.layers.get(n, 'not probed')}" for n in self.missing_required)
+        details = "; ".join(f"{n}: {self.status(n)}" for n in self.missing_required)
         return (
             f"refusing to start: required sandbox layer(s) missing ({details}). "
             "Run as root or grant the capabilities SETUID, SETGID, SYS_ADMIN and KILL, or pass "
@@ -88,7 +106,7 @@ class Report:
             "layers": {
                 name: {
                     "active": self.holds(name),
-                    "status": self.layers.get(name, "not probed"),
+                    "status": self.status(name),
                     "what": what,
                 }
                 for name, what in LAYERS.items()

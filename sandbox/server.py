@@ -120,7 +120,7 @@ class SandboxServer:
             child = await self.pool.spawn()
             layers = await child.ready
         except ChildFailed as exc:
-            for name in ("mount_namespace", "rlimits", "uid", "seccomp"):
+            for name in ("mount_namespace", "rlimits", "uid", "landlock", "seccomp"):
                 report.set(name, f"unavailable: {exc}")
             if child is not None:
                 await self.pool.destroy(child)

@@ -43,7 +43,8 @@ def sandbox_cli(
 async def test_probe_reports_every_layer_on_this_host(sandbox: Sandbox) -> None:
     report = await sandbox.probe()
     assert report["safe"] is True and report["missing_required"] == []
-    assert set(report["required"]) == {"wall_clock", "output_cap", "rlimits", "uid", "seccomp"}
+    assert set(report["required"]) == {"wall_clock", "output_cap", "rlimits", "uid", "seccomp", "filesystem"}
+    assert report["layers"]["filesystem"]["status"] == "ok (mount_namespace and landlock)"
     for name, layer in report["layers"].items():
         if name != "memory_cgroup":  # depends on where the server runs: see the test below
             assert layer["active"] is True, (name, layer)

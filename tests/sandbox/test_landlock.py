@@ -1,0 +1,115 @@
+"""Landlock confines a child's files where the filesystem view cannot be built.
+
+Docker's default AppArmor profile refuses mounts, and a server without CAP_SYS_ADMIN has no mount
+namespace: there, without Landlock, a run could read any world-readable host file and leave files in
+/tmp, /dev/shm or /var/tmp for the next run. These tests start servers without the view (as the probe
+would find it there) and check what Landlock holds, and that the server refuses to start when neither
+confines a child's files.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sandbox_helpers import PROJECT_ROOT
+
+from sandbox import Sandbox, SandboxRefused
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+NO_VIEW = ("--simulate-missing", "filesystem_view")
+NO_LANDLOCK = ("--simulate-missing", "landlock")
+SHARED_DIRS = ("/tmp", "/dev/shm", "/var/tmp")
+
+
+@pytest.fixture(scope="module")
+async def no_view(secret_in_environment) -> AsyncIterator[Sandbox]:
+    async with Sandbox(pool_size=1, timeout=5.0, server_args=NO_VIEW) as sb:
+        yield sb
+
+
+@pytest.fixture(scope="module")
+def readable_host_file() -> Iterator[Path]:
+    # World-readable, outside every directory a child may read: Landlock alone keeps it out of reach.
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as d:
+        os.chmod(d, 0o755)
+        path = Path(d) / "notes.txt"
+        path.write_text("host data")
+        path.chmod(0o644)
+        yield path
+
+
+def _read(path: Path | str) -> str:
+    return f"print(open({str(path)!r}).read())"
+
+
+async def test_without_the_view_the_server_still_serves_safely(no_view: Sandbox) -> None:
+    report = await no_view.probe()
+    assert report["safe"] is True, report["missing_required"]
+    assert not report["layers"]["mount_namespace"]["active"]
+    assert report["layers"]["landlock"]["active"] is True
+    assert report["layers"]["filesystem"]["status"] == "ok (landlock)"
+
+
+async def test_runs_cannot_leave_files_in_shared_directories(no_view: Sandbox) -> None:
+    code = (
+        "import os\nfor d in " + repr(SHARED_DIRS) + ":\n"
+        "    try:\n        open(f'{d}/left-{os.getuid()}', 'w').write('x')\n        print('wrote', d)\n"
+        "    except OSError as exc:\n        print(d, exc.strerror)"
+    )
+    result = await no_view.run(code)
+    assert result.stdout.splitlines() == [f"{d} Permission denied" for d in SHARED_DIRS], result
+    for d in SHARED_DIRS:
+        assert not [name for name in os.listdir(d) if name.startswith("left-6")]
+
+
+async def test_the_work_directory_is_writable_and_emptied_between_runs(no_view: Sandbox) -> None:
+    first = await no_view.run("open('note.txt', 'w').write('hello')\nimport os\nprint(os.listdir('.'))")
+    assert first.stdout == "['note.txt']\n", first
+    second = await no_view.run("import os\nprint(os.listdir('.'))")
+    assert second.stdout == "[]\n", second
+
+
+async def test_host_files_outside_the_allowed_directories_are_unreadable(
+    no_view: Sandbox, readable_host_file: Path
+) -> None:
+    for path in (readable_host_file, PROJECT_ROOT / "README.md", "/etc/passwd", "/proc/1/cmdline"):
+        result = await no_view.run(_read(path))
+        assert result.status == "error" and "PermissionError" in result.error, (path, result)
+    listing = await no_view.run("import os\nprint(os.listdir('/var/tmp'))")
+    assert "PermissionError" in listing.error, listing
+
+
+async def test_what_code_needs_stays_readable(no_view: Sandbox) -> None:
+    # (A lazy import from site-packages: not preloaded. The stdlib of a pyenv below /root, mode 0700,
+    # stays out of reach without the view whatever Landlock allows: that is file permissions.)
+    code = (
+        "import time\nfrom sympy.crypto import encipher_shift\n"
+        "print(open('/proc/self/status').read().splitlines()[0])\n"
+        "print(len(open('/dev/urandom', 'rb').read(4)), time.localtime().tm_year > 2000)\n"
+        "from sympy import symbols, solve\nx = symbols('x')\n"
+        "print(solve(x**2 - 4, x), encipher_shift('ABC', 1))"
+    )
+    result = await no_view.run(code)
+    assert result.ok, result
+    assert result.stdout.splitlines()[1:] == ["4 True", "[-2, 2] BCD"]
+    assert result.stdout.startswith("Name:")
+
+
+async def test_landlock_is_what_blocks_the_read(secret_in_environment, readable_host_file: Path) -> None:
+    # Control: the same server without Landlock reads the file (so the test above can fail).
+    async with Sandbox(pool_size=1, allow_insecure=True, server_args=NO_VIEW + NO_LANDLOCK) as sb:
+        result = await sb.run(_read(readable_host_file))
+        assert result.stdout == "host data\n", result
+        report = await sb.probe()
+        assert report["missing_required"] == ["filesystem"]
+
+
+async def test_neither_view_nor_landlock_refuses_to_start(secret_in_environment) -> None:
+    with pytest.raises(SandboxRefused, match="filesystem: unavailable: neither mount_namespace nor landlock"):
+        async with Sandbox(pool_size=1, server_args=NO_VIEW + NO_LANDLOCK):
+            pass
