@@ -29,7 +29,9 @@ forked from a pristine copy of itself, execute code blocks. Layers, from the out
 
 The server probes these layers at start and refuses to serve unless the minimum safe set holds
 (wall-clock deadline, output cap, rlimits, uid switch, seccomp, and the mount namespace or
-Landlock), unless started with ``--allow-insecure`` or ``SANDBOX_ALLOW_INSECURE=1``.
+Landlock), unless started with ``--allow-insecure`` or ``SANDBOX_ALLOW_INSECURE=1``. A server that
+is not root makes a user namespace of its own instead of switching uids; its children shed every
+capability.
 
 Usage::
 

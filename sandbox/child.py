@@ -22,7 +22,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-from . import confine
+from . import confine, userns
 from .capture import clip_text, reset_stream
 from .landlock import FsPolicy, Ruleset
 from .limits import Limits, MiB
@@ -47,6 +47,8 @@ class ChildPlan:
     seccomp: CompiledFilter | None = None
     fs_policy: FsPolicy | None = None  # Landlock: what a child may read, besides its own work directory
     switch_uid: bool = True
+    # Not root: the server made a user namespace; children shed their capabilities instead of their uid.
+    user_namespace: bool = False
     # Nice value of spare children while they confine themselves and warm up (0: none; needs
     # CAP_SYS_NICE in the server to renice a child back when a request takes it).
     background_nice: int = 0
@@ -123,7 +125,8 @@ def _confine(plan: ChildPlan, uid: int, workdir: str | None) -> dict[str, str]:
             layers[name] = f"unavailable: {exc}"
 
     if plan.view is not None:
-        step("mount_namespace", lambda: confine.enter_private_tmp(plan.view, uid, lim.tmp_size_mb))
+        owner = uid if plan.switch_uid else os.geteuid()
+        step("mount_namespace", lambda: confine.enter_private_tmp(plan.view, owner, lim.tmp_size_mb))
     else:
         layers["mount_namespace"] = f"unavailable: {plan.view_error}"
     step(
@@ -142,6 +145,8 @@ def _confine(plan: ChildPlan, uid: int, workdir: str | None) -> dict[str, str]:
     ruleset = _landlock_ruleset(plan, workdir, layers)
     if plan.switch_uid:
         step("uid", lambda: confine.drop_to_uid(uid))
+    elif plan.user_namespace:
+        step("uid", userns.drop_all_capabilities)
     elif "uid" in plan.disabled:
         layers["uid"] = "unavailable: disabled (--simulate-missing)"
     if workdir:

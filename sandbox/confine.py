@@ -96,6 +96,9 @@ class RootView:
 
     path: str
     bound: tuple[str, ...]
+    # Why /proc shows every process ("" when it is a fresh hidepid=2 proc): a user namespace that does
+    # not own its PID namespace may only bind the host's /proc.
+    proc_exposed: str = ""
 
     @property
     def under_tmp(self) -> tuple[str, ...]:
@@ -132,7 +135,7 @@ def build_root_view(path: str, extra_dirs: Iterable[str] = ()) -> RootView:
 def _build_root_view(path: str, extra_dirs: Iterable[str]) -> RootView:
     mount("sandbox-root", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
     bound: list[str] = []
-    for src in [*SYSTEM_DIRS, *python_dirs(), *extra_dirs]:
+    for src in dict.fromkeys([*SYSTEM_DIRS, *python_dirs(), *extra_dirs]):
         if os.path.isdir(src) and not os.path.islink(src):
             _bind_readonly(src, path + src, directory=True)
             bound.append(src)
@@ -146,11 +149,16 @@ def _build_root_view(path: str, extra_dirs: Iterable[str]) -> RootView:
         if os.path.exists(f"/dev/{dev}"):
             _bind_device(f"/dev/{dev}", f"{path}/dev/{dev}")
     os.makedirs(path + "/proc", mode=0o555)
-    mount("proc", path + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2")
+    proc_exposed = ""
+    try:
+        mount("proc", path + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2")
+    except PermissionError as exc:
+        mount("/proc", path + "/proc", None, MS_BIND | MS_REC)
+        proc_exposed = f"a new /proc could not be mounted ({exc.strerror}): the host's is bound instead"
     os.makedirs(path + "/tmp", mode=0o755, exist_ok=True)  # exists already when Python lives below /tmp
     os.makedirs(path + STAGING, mode=0o755)
     mount(None, path, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
-    return RootView(path, tuple(bound))
+    return RootView(path, tuple(bound), proc_exposed)
 
 
 def _bind_readonly(src: str, dst: str, *, directory: bool) -> None:
@@ -193,12 +201,13 @@ def enter_private_tmp(view: RootView, uid: int, size_mb: int) -> None:
     # from where they are still visible, then move it into place. 0711: root may lack
     # CAP_DAC_READ_SEARCH to reach the binds otherwise.
     mount("sandbox-tmp", STAGING, "tmpfs", flags, f"{options},mode=0711")
+    previous = os.geteuid()
     os.seteuid(uid)  # the directories are made as the tmpfs owner: root may lack CAP_DAC_OVERRIDE
     try:
         for src in view.under_tmp:
             _make_traversable_dirs(STAGING, src.removeprefix("/tmp/"))
     finally:
-        os.seteuid(0)
+        os.seteuid(previous)
     for src in view.under_tmp:
         _bind_readonly(src, STAGING + src.removeprefix("/tmp"), directory=True)
     mount(STAGING, "/tmp", None, MS_MOVE)

@@ -11,7 +11,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 
-from . import confine
+from . import confine, userns
 from .cgroup import server_limits
 from .child import ChildPlan
 from .landlock import FsPolicy, abi_version
@@ -79,7 +79,11 @@ def prepare_host(options: HostOptions) -> Host:
     layer("memory_cgroup", memory_limit)
     layer("output_cap", lambda: os.close(os.memfd_create("probe")))
 
-    namespaces_ok = _enter_namespaces(report, off)
+    # Capabilities as the host sees them: inside a user namespace every check would say yes.
+    switch_uid = "uid" not in off and confine.has_capabilities(confine.CAP_SETUID, confine.CAP_SETGID)
+    can_renice = confine.has_capabilities(confine.CAP_SYS_NICE)
+    user_namespace = not switch_uid and "uid" not in off and _enter_user_namespace(report, off)
+    namespaces_ok = "filesystem_view" not in off if user_namespace else _enter_namespaces(report, off)
     view_dir, created = view_mountpoint() if namespaces_ok else (None, False)
     view: confine.RootView | None = None
 
@@ -94,7 +98,10 @@ def prepare_host(options: HostOptions) -> Host:
         if created:
             remove_mountpoint(view_dir)
         view_dir = None
-    report.set("proc_hidepid", "ok" if view is not None else "unavailable: no filesystem view")
+    if view is None:
+        report.set("proc_hidepid", "unavailable: no filesystem view")
+    else:
+        report.set("proc_hidepid", f"unavailable: {view.proc_exposed}" if view.proc_exposed else "ok")
 
     missing = preload()
     if missing:
@@ -112,9 +119,12 @@ def prepare_host(options: HostOptions) -> Host:
     if workroot:
         os.chmod(workroot, 0o711)
     extra = [options.project_root] if options.project_root else []
-    switch_uid = "uid" not in off and confine.has_capabilities(confine.CAP_SETUID, confine.CAP_SETGID)
-    if "uid" not in off and not switch_uid:
-        report.set("uid", f"unavailable: running as uid {os.getuid()} without CAP_SETUID and CAP_SETGID")
+    if "uid" not in off and not switch_uid and not user_namespace:
+        report.set(
+            "uid",
+            f"unavailable: running as uid {os.getuid()} without CAP_SETUID and CAP_SETGID, "
+            "and no user namespace could be made",
+        )
     plan = ChildPlan(
         limits=options.limits,
         as_bytes=confine.address_space_now() + options.limits.memory_mb * MiB,
@@ -123,7 +133,8 @@ def prepare_host(options: HostOptions) -> Host:
         seccomp=compiled,
         fs_policy=fs_policy,
         switch_uid=switch_uid,
-        background_nice=10 if confine.has_capabilities(confine.CAP_SYS_NICE) else 0,
+        user_namespace=user_namespace,
+        background_nice=10 if can_renice else 0,
         disabled=frozenset(off),
     )
     return Host(plan, report, workroot, view_dir, created)
@@ -143,6 +154,22 @@ def _landlock_policy(report: Report, off: frozenset[str]) -> FsPolicy | None:
     report.notes.append(f"Landlock ABI {abi}")
     paths = [*confine.SYSTEM_DIRS, *confine.python_dirs(), *confine.SYSTEM_FILES]
     return FsPolicy(read_paths=tuple(dict.fromkeys(paths)))
+
+
+def _enter_user_namespace(report: Report, off: frozenset[str]) -> bool:
+    """Without CAP_SETUID: a user namespace of the server's own provides the namespaces and mounts, and
+    children shed their capabilities instead of switching uid."""
+    want_net = "network_namespace" not in off
+    reason = userns.unavailable_reason(want_net)
+    if reason:
+        report.notes.append(f"no user namespace: {reason}")
+        return False
+    userns.enter_user_namespace(want_net)  # worked in a trial child; a failure now is fatal
+    report.set("network_namespace", "ok" if want_net else "unavailable: disabled (--simulate-missing)")
+    report.notes.append(
+        f"not root: children share uid {os.getuid()} in the server's user namespace and hold no capabilities"
+    )
+    return True
 
 
 def _enter_namespaces(report: Report, off: frozenset[str]) -> bool:

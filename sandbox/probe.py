@@ -19,7 +19,8 @@ LAYERS: dict[str, str] = {
     "wall_clock": "deadline enforced by the server, which kills the child from outside",
     "output_cap": "stdout/stderr in capped memfds (RLIMIT_FSIZE), returned head and tail",
     "rlimits": "address space, CPU seconds, file size, open files, processes, no core dumps",
-    "uid": "a dedicated unprivileged uid per child, killed and reaped by uid after use",
+    "uid": "a dedicated unprivileged uid per child, killed and reaped by uid after use (not root: the "
+    "server's own user namespace, children without any capability)",
     "seccomp": "an allowlist of the calls a calculator needs: no sockets, exec, fork, ptrace, mounts, "
     "namespaces, signals to others, System V and POSIX IPC, memfds or other kernel surfaces",
     "network_namespace": "an empty network namespace (no interfaces but a down loopback) and an IPC "
@@ -95,7 +96,8 @@ class Report:
         details = "; ".join(f"{n}: {self.status(n)}" for n in self.missing_required)
         return (
             f"refusing to start: required sandbox layer(s) missing ({details}). "
-            "Run as root or grant the capabilities SETUID, SETGID, SYS_ADMIN and KILL, or pass "
+            "Run as root or grant the capabilities SETUID, SETGID, SYS_ADMIN and KILL (or, not root, allow "
+            "unprivileged user namespaces), or pass "
             "--allow-insecure / SANDBOX_ALLOW_INSECURE=1 to run without them."
         )
 

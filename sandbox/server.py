@@ -29,6 +29,8 @@ from .zygote import ZygoteClient, start_zygote
 PROBE_CODE = """
 import os, socket
 seen = {"uid": os.getuid()}
+with open("/proc/self/status") as f:
+    seen["caps"] = int([line.split()[1] for line in f if line.startswith("CapEff")][0], 16)
 try:
     socket.socket(socket.AF_UNIX)
     seen["socket"] = "allowed"
@@ -132,7 +134,13 @@ class SandboxServer:
         result = await child.run(PROBE_CODE, 10.0, 4096, self.limits.file_size_mb * MiB)
         await self.pool.destroy(child)
         seen = _literal(result.stdout)
-        if report.holds("uid") and seen.get("uid") in (None, os.getuid()):
+        if report.holds("uid") and self.host.plan.user_namespace and seen.get("caps") != 0:
+            report.set("uid", f"unavailable: child still holds capabilities {seen.get('caps')}")
+        elif (
+            report.holds("uid")
+            and not self.host.plan.user_namespace
+            and seen.get("uid") in (None, os.getuid())
+        ):
             report.set("uid", f"unavailable: child still runs as uid {seen.get('uid')}")
         if report.holds("seccomp") and seen.get("socket") != "denied":
             report.set("seccomp", "unavailable: filter loaded but a socket could still be created")

@@ -1,0 +1,161 @@
+"""A server started by an ordinary user: a user namespace instead of a uid per child.
+
+The server runs as uid 65534 (``setpriv``), with an interpreter that user can execute and a copy of the
+packages it needs in a world-readable directory (this checkout may sit below a 0700 home). It must
+still serve safely: namespaces and the filesystem view from its own user namespace, children without
+capabilities, unable to touch the server, each other or the host. Skipped where no Python 3.11 is
+usable by that uid or the kernel refuses unprivileged user namespaces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import sympy
+
+from sandbox import Sandbox
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+NOBODY = 65534
+AS_NOBODY = ["setpriv", "--reuid", str(NOBODY), "--regid", str(NOBODY), "--clear-groups"]
+PACKAGES = Path(sympy.__file__).parent.parent  # site-packages of this environment
+NEEDED = ("sympy", "numpy", "numpy.libs", "mpmath", "pyseccomp.py")
+SANDBOX = Path(__file__).resolve().parents[2] / "sandbox"
+
+
+def _interpreter_for_nobody() -> str | None:
+    candidates = [os.path.realpath(sys.executable), "/usr/bin/python3.11", "/usr/local/bin/python3.11"]
+    for candidate in dict.fromkeys(candidates):
+        if shutil.which("setpriv") is None or not os.path.exists(candidate):
+            continue
+        check = "import sys; assert sys.version_info[:2] == (3, 11)"
+        done = subprocess.run(
+            [*AS_NOBODY, "env", "-i", candidate, "-c", check], capture_output=True, timeout=30
+        )
+        if done.returncode == 0:
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="module")
+def unprivileged_install() -> Iterator[tuple[str, Path]]:
+    """(interpreter, directory) with the sandbox and its packages readable by uid 65534."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to start a server as another user")
+    python = _interpreter_for_nobody()
+    if python is None:
+        pytest.skip("no Python 3.11 that uid 65534 can run")
+    with tempfile.TemporaryDirectory(prefix="sandbox-userns-") as d:
+        root = Path(d)
+        root.chmod(0o755)
+        for name in NEEDED:
+            src = PACKAGES / name
+            copy = shutil.copytree if src.is_dir() else shutil.copy2
+            copy(src, root / name)
+        shutil.copytree(SANDBOX, root / "sandbox", ignore=shutil.ignore_patterns("__pycache__"))
+        run = root / "run"
+        run.mkdir()
+        os.chown(run, NOBODY, NOBODY)
+        yield python, root
+
+
+@pytest.fixture(scope="module")
+async def nobody_server(unprivileged_install) -> AsyncIterator[tuple[Sandbox, dict]]:
+    python, root = unprivileged_install
+    sock = root / "run" / "sandbox.sock"
+    env = ["env", "-i", "LANG=C.UTF-8", f"PYTHONPATH={root}"]
+    serve = [python, "-m", "sandbox", "serve", "--socket", str(sock), "--workers", "2"]
+    proc = subprocess.Popen([*AS_NOBODY, *env, *serve], cwd=root, stdout=subprocess.PIPE, text=True)  # noqa: ASYNC220
+    try:
+        ready = json.loads(await asyncio.to_thread(proc.stdout.readline) or "{}")
+        if not ready.get("ready"):
+            notes = ready.get("report", {}).get("notes", [])
+            if any("no user namespace" in note for note in notes):
+                pytest.skip(f"unprivileged user namespaces refused here: {notes}")
+            pytest.fail(f"server as uid {NOBODY} did not start: {ready}")
+        async with Sandbox(str(sock), timeout=5.0) as sb:
+            yield sb, ready
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(proc.wait, 15)
+
+
+async def test_serves_safely_from_a_user_namespace(nobody_server) -> None:
+    _, ready = nobody_server
+    report = ready["report"]
+    assert report["safe"] is True, report["missing_required"]
+    layers = {name: layer["active"] for name, layer in report["layers"].items()}
+    for name in ("uid", "seccomp", "network_namespace", "filesystem_view", "mount_namespace", "landlock"):
+        assert layers[name] is True, (name, report["layers"][name])
+    assert any("user namespace" in note for note in report["notes"]), report["notes"]
+
+
+async def test_children_hold_no_capabilities(nobody_server) -> None:
+    sb, _ = nobody_server
+    code = (
+        "import os\nsets = {l.split(':')[0]: int(l.split()[1], 16) for l in open('/proc/self/status')"
+        " if l.startswith('Cap')}\nprint(os.getuid(), sets)"
+    )
+    result = await sb.run(code)
+    assert result.ok, result
+    uid, sets = result.stdout.split(" ", 1)
+    assert int(uid) == NOBODY
+    assert sets.strip() == "{'CapInh': 0, 'CapPrm': 0, 'CapEff': 0, 'CapBnd': 0, 'CapAmb': 0}"
+
+
+async def test_the_server_is_out_of_reach(nobody_server) -> None:
+    sb, ready = nobody_server
+    server = ready["pid"]
+    for code in (
+        f"import os, signal\nos.kill({server}, signal.SIGKILL)",
+        f"print(open('/proc/{server}/environ').read())",
+        f"import ctypes\nassert ctypes.CDLL(None).ptrace(16, {server}, 0, 0) == 0",  # PTRACE_ATTACH
+    ):
+        result = await sb.run(code)
+        assert result.status == "error", (code, result)
+        assert "PermissionError" in result.error or "AssertionError" in result.error, result
+    assert (await sb.ping())["ok"] is True  # still serving
+
+
+async def test_runs_share_no_files(nobody_server) -> None:
+    sb, _ = nobody_server
+    code = (
+        "import os\nopen(f'/tmp/mark-{{}}', 'w').write('x')\n"
+        "print(sorted(n for n in os.listdir('/tmp') if n.startswith('mark-')))"
+    )
+    results = await asyncio.gather(*(sb.run(code.replace("{{}}", str(i))) for i in range(6)))
+    assert [r.stdout for r in results] == [f"['mark-{i}']\n" for i in range(6)]
+    for path in ("/dev/shm/left", "/var/tmp/left", "/left"):  # absent from the view, or read-only
+        error = (await sb.run(f"open({path!r}, 'w')")).error
+        assert any(e in error for e in ("PermissionError", "FileNotFoundError", "Read-only file system")), (
+            error
+        )
+
+
+async def test_no_network_and_no_processes(nobody_server) -> None:
+    sb, _ = nobody_server
+    for code in ("import socket\nsocket.create_connection(('127.0.0.1', 9))", "import os\nos.fork()"):
+        result = await sb.run(code)
+        assert result.status == "error" and "PermissionError" in result.error, result
+
+
+async def test_math_and_lazy_stdlib_imports_work(nobody_server) -> None:
+    sb, _ = nobody_server
+    code = (
+        "import sqlite3, zoneinfo\nfrom sympy import symbols, solve\nimport numpy as np\nx = symbols('x')\n"
+        "print(solve(x**2 - 5*x + 6, x), np.linalg.det(np.eye(3)))"
+    )
+    result = await sb.run(code)
+    assert result.ok, result
+    assert result.stdout == "[2, 3] 1.0\n"
