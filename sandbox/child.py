@@ -137,7 +137,7 @@ def _confine(plan: ChildPlan, uid: int, workdir: str | None) -> dict[str, str]:
             cpu_hard=cpu_hard,
             fsize=lim.file_size_mb * MiB,
             nofile=lim.open_files,
-            nproc=lim.processes,
+            nproc=lim.processes + (userns.SHARED_UID_TASKS if plan.user_namespace else 0),
         ),
     )
     workdir = "/tmp" if layers["mount_namespace"] == "ok" else workdir

@@ -27,6 +27,12 @@ _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
+# RLIMIT_NPROC counts every task of a uid in the namespace, and here the server (with its worker
+# threads), the zygote and up to 128 children share one uid: each child's limit is raised by this
+# much so that concurrent runs can still start threads. Seccomp still refuses new processes; what
+# bounds one child's threads is then its address space (each stack reserves 8 MiB).
+SHARED_UID_TASKS = 256
+
 
 def unavailable_reason(network: bool) -> str:
     """Try the namespace in a throwaway child first: a failure half-way (unshared, but the uid map

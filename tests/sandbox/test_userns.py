@@ -159,3 +159,14 @@ async def test_math_and_lazy_stdlib_imports_work(nobody_server) -> None:
     result = await sb.run(code)
     assert result.ok, result
     assert result.stdout == "[2, 3] 1.0\n"
+
+
+async def test_threads_work_while_other_children_run(nobody_server) -> None:
+    # Every child shares the server's uid, and RLIMIT_NPROC counts the tasks of a uid in the namespace.
+    sb, _ = nobody_server
+    code = (
+        "from concurrent.futures import ThreadPoolExecutor\n"
+        "with ThreadPoolExecutor(8) as ex:\n    print(sum(ex.map(lambda v: v * v, range(100))))"
+    )
+    results = await asyncio.gather(*(sb.run(code) for _ in range(6)))
+    assert [r.stdout for r in results] == ["328350\n"] * 6, [r.error[-200:] for r in results]
