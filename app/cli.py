@@ -15,9 +15,23 @@ from app.grading.cli import check_args, cmd_check, cmd_grade, grade_args
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
 
+def _root_path(text: str) -> str:
+    from app.config import normalize_root_path
+
+    try:
+        return normalize_root_path(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", help="interface to bind (default: TIRSOLVE_HOST or 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default: TIRSOLVE_PORT or 8080)")
+    p.add_argument(
+        "--root-path",
+        type=_root_path,
+        help="path prefix behind a proxy that strips it (default: TIRSOLVE_ROOT_PATH or none)",
+    )
     p.add_argument("--log-level", default="info", help="uvicorn log level")
 
 
@@ -36,6 +50,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         app,
         host=args.host or settings.host,
         port=settings.port if args.port is None else args.port,
+        # behind a proxy that strips the prefix: uvicorn puts it back in front of every path, as ASGI wants
+        root_path=settings.root_path if args.root_path is None else args.root_path,
         log_level=args.log_level,
         log_config=log_config(args.log_level),  # JSON lines, request ids
         access_log=False,  # our access log replaces uvicorn's (it has no query strings, no keys)

@@ -13,7 +13,16 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings"]
+__all__ = ["Settings", "get_settings", "normalize_root_path"]
+
+
+def normalize_root_path(value: str) -> str:
+    """An ASGI root path: empty, or an ASCII path starting with `/`, without a trailing one (`/tirsolve/` is
+    `/tirsolve`). uvicorn puts it in front of every request path as it is: no query, no fragment."""
+    value = value.strip().rstrip("/")
+    if value and (not value.startswith("/") or not value.isascii() or any(c in value for c in "?# ")):
+        raise ValueError(f"a root path is empty or an ASCII path starting with '/', not {value!r}")
+    return value
 
 
 class Settings(BaseSettings):
@@ -93,6 +102,11 @@ class Settings(BaseSettings):
     # --- HTTP service -------------------------------------------------------------------------------
     host: str = Field("127.0.0.1", description="Interface `tirsolve serve` binds to.")
     port: int = Field(8080, ge=0, le=65535, description="Port `tirsolve serve` listens on.")
+    root_path: str = Field(
+        "",
+        description="Path prefix the service is reached under behind a reverse proxy that strips it, e.g. "
+        "`/tirsolve`; `tirsolve serve` gives it to uvicorn as the ASGI root path. Empty: none.",
+    )
     max_body_bytes: int = Field(
         262_144,
         ge=1024,
@@ -130,6 +144,11 @@ class Settings(BaseSettings):
         "load balancer stops sending traffic); then the grace period starts. 0: no such phase.",
     )
     access_log: bool = Field(True, description="Write one JSON access-log line per request.")
+
+    @field_validator("root_path")
+    @classmethod
+    def _check_root_path(cls, value: str) -> str:
+        return normalize_root_path(value)
 
     @field_validator("api_keys", mode="before")
     @classmethod

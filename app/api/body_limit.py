@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.middleware.paths import route_path
 from app.api.middleware.responses import send_error
 
 __all__ = ["BodySizeLimit"]
@@ -31,7 +32,9 @@ def _size(n: int) -> str:
 
 
 class BodySizeLimit:
-    """Bodies over `max_bytes` get 413 `body_too_large`; `routes` maps (method, path) to its own limit."""
+    """Bodies over `max_bytes` get 413 `body_too_large`; `routes` maps (method, path) to its own limit.
+
+    Paths are route paths, matched as the router matches them: without the ASGI `root_path` prefix."""
 
     def __init__(
         self, app: ASGIApp, max_bytes: int, routes: Mapping[tuple[str, str], int] | None = None
@@ -42,7 +45,7 @@ class BodySizeLimit:
 
     def _limit(self, scope: Scope) -> tuple[int, str]:
         """The limit of this request, and the message a body over it gets."""
-        route = (scope["method"], scope["path"].rstrip("/") or "/")
+        route = (scope["method"], route_path(scope).rstrip("/") or "/")
         limit = self.routes.get(route, self.max_bytes)
         message = f"request body exceeds {limit} bytes ({_size(limit)})"
         if route in self.routes:

@@ -1,4 +1,4 @@
-"""`tirsolve solve` end to end: a real process against the replay server and the sandbox."""
+"""`tirsolve solve` end to end, `tirsolve serve` options: real processes on the replay server and sandbox."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
-from tests.conftest import ROOT, Proc, free_port
+import httpx
+
+from tests.conftest import ROOT, Proc, free_port, start_process
 
 FIX = "What is the sum of the squares of the first 10 positive integers?"
 
@@ -49,3 +52,24 @@ def test_solve_json_and_unreachable_model(replay: Proc, sandbox_socket: str):
 def test_usage_errors_exit_2(replay: Proc, sandbox_socket: str):
     out = run_cli([], replay.url, sandbox_socket)
     assert out.returncode == 2 and "serve" in out.stderr and "replay-llm" in out.stderr
+
+
+def test_serve_refuses_a_root_path_that_is_no_absolute_path(replay: Proc, sandbox_socket: str):
+    out = run_cli(["serve", "--root-path", "tirsolve"], replay.url, sandbox_socket)
+    assert out.returncode == 2 and "root path" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_serve_takes_the_root_path_from_its_option(replay: Proc, sandbox_socket: str, tmp_path: Path):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        "TIRSOLVE_MODEL_BASE_URL": replay.url,
+        "TIRSOLVE_SANDBOX_SOCKET": sandbox_socket,
+        "TIRSOLVE_GRADING_STORE_PATH": str(tmp_path / "jobs.sqlite3"),
+    }
+    args = ["-m", "app.cli", "serve", "--port", str(port), "--root-path", "/tirsolve/", "--log-level=warning"]
+    service = start_process("service", args, f"{base}/healthz", base, env)
+    try:  # the docs page sends the browser to the schema through the proxy's prefix
+        assert "'/tirsolve/openapi.json'" in httpx.get(f"{base}/docs", timeout=15).text
+    finally:
+        service.stop()

@@ -64,3 +64,16 @@ def test_keys_are_never_logged(keyed: Proc):
     assert '"status": 401' in log and '"route": "/metrics"' in log  # the requests were logged ...
     for secret in (*KEYS, WRONG):
         assert secret not in log  # ... without their keys
+
+
+def test_under_a_root_path_the_same_routes_stay_open(start_service: StartService, start_replay: StartReplay):
+    # behind a proxy that strips /tirsolve: uvicorn puts it back in front of every path, the routes stay
+    service = start_service(start_replay().url, api_keys=KEYS[0], root_path="/tirsolve")
+    for path in ("/healthz", "/readyz", "/openapi.json", "/docs", "/", "/static/css/site.css"):
+        assert httpx.get(f"{service.url}{path}", timeout=15).status_code == 200, path
+    assert "/tirsolve/openapi.json" in httpx.get(f"{service.url}/docs").text  # the browser asks the proxy
+    for path in ("/metrics", "/homework", "/homework/abc"):
+        assert httpx.get(f"{service.url}{path}").status_code == 401, path
+    r = httpx.post(f"{service.url}/solve", json=PROBLEM, headers={"X-API-Key": KEYS[0]}, timeout=60)
+    assert r.status_code == 200 and r.json()["answer"] == "385"
+    service.stop()

@@ -11,6 +11,7 @@ from typing import Any
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.middleware.paths import route_path
 from app.observability.logs import ACCESS_LOGGER
 from app.observability.metrics import HTTP_IN_PROGRESS, HTTP_REQUESTS, HTTP_SECONDS
 
@@ -32,13 +33,18 @@ def route_templates(app: Any) -> list[tuple[re.Pattern[str], str]]:
     return [(compile_path(p)[0], p) for p in ordered]
 
 
-def route_template(scope: Scope, templates: list[tuple[re.Pattern[str], str]]) -> str:
-    """The matched route's path template (`/homework/{job_id}`), or `unmatched`: never the raw path."""
-    path = getattr(scope.get("route"), "path", None)
+def route_template(
+    scope: Scope, templates: list[tuple[re.Pattern[str], str]], outer_route: Any = None
+) -> str:
+    """The matched route's path template (`/homework/{job_id}`), or `unmatched`: never the raw path.
+
+    `outer_route` is the route the request already had on arrival: a parent app's mount, not one of ours."""
+    route = scope.get("route")
+    path = getattr(route, "path", None) if route is not outer_route else None
     if isinstance(path, str):
         return path
-    # refused before routing (401, 413, 429): match the templates ourselves
-    return next((t for regex, t in templates if regex.fullmatch(scope["path"])), "unmatched")
+    # refused before routing (401, 413, 429): match the templates ourselves, without the root path
+    return next((t for regex, t in templates if regex.fullmatch(route_path(scope))), "unmatched")
 
 
 class AccessObserver:
@@ -52,6 +58,7 @@ class AccessObserver:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        outer_route = scope.get("route")  # set when a parent app mounts this one
         status = 500  # an exception escaping the app becomes a 500 outside us
         sent = 0
 
@@ -68,13 +75,13 @@ class AccessObserver:
             await self.app(scope, receive, observing_send)
         finally:
             HTTP_IN_PROGRESS.dec()
-            self._record(scope, status, sent, time.perf_counter() - started)
+            self._record(scope, outer_route, status, sent, time.perf_counter() - started)
 
-    def _record(self, scope: Scope, status: int, sent: int, seconds: float) -> None:
+    def _record(self, scope: Scope, outer_route: Any, status: int, sent: int, seconds: float) -> None:
         method = scope["method"] if scope["method"] in _METHODS else "other"
         if self._templates is None:
             self._templates = route_templates(scope.get("app"))
-        route = route_template(scope, self._templates)
+        route = route_template(scope, self._templates, outer_route)
         HTTP_REQUESTS.labels(method, route, str(status)).inc()
         HTTP_SECONDS.labels(method, route, str(status)).observe(seconds)
         if self.access_log:

@@ -8,6 +8,7 @@ import time
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.api.middleware.paths import route_path
 from app.api.middleware.responses import send_error
 from app.observability.metrics import SOLVES_ACTIVE, SOLVES_QUEUED, SOLVES_REJECTED
 
@@ -72,7 +73,7 @@ class AdmissionGate:
 
 class AdmissionControl:
     """Puts the requests of `routes` ((method, path) pairs) through `gate` for their whole lifetime,
-    streamed responses included; other requests pass untouched."""
+    streamed responses included; other requests pass untouched. Paths are route paths (no `root_path`)."""
 
     def __init__(self, app: ASGIApp, gate: AdmissionGate, routes: frozenset[tuple[str, str]]) -> None:
         self.app = app
@@ -80,7 +81,7 @@ class AdmissionControl:
         self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or (scope["method"], scope["path"]) not in self.routes:
+        if scope["type"] != "http" or (scope["method"], route_path(scope)) not in self.routes:
             await self.app(scope, receive, send)
             return
         try:

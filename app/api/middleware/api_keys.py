@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.api.middleware.paths import route_path
 from app.api.middleware.responses import send_error
 
 __all__ = ["OPEN_PATHS", "OPEN_PREFIXES", "ApiKeyAuth"]
@@ -62,7 +63,7 @@ class ApiKeyAuth:
         return valid
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self._keys or self._open(scope["path"]):
+        if scope["type"] != "http" or not self._keys or self._open(route_path(scope)):
             await self.app(scope, receive, send)
             return
         key = presented_key(Headers(scope=scope))

@@ -84,7 +84,8 @@ async def submit(homework: HomeworkSet, request: Request, response: Response) ->
         refused = error_response(429, "too_many_jobs", str(exc))
         refused.headers["Retry-After"] = str(exc.retry_after)
         return refused
-    response.headers["Location"] = f"/homework/{info.id}"
+    # under a root path (behind a proxy at /tirsolve, or mounted) the job lives below it too
+    response.headers["Location"] = f"{request.scope.get('root_path', '')}/homework/{info.id}"
     return info
 
 
