@@ -1,13 +1,16 @@
 """The pages against a service with TIRSOLVE_API_KEYS set: a 401 opens the key form with a clear message,
-the key (kept in sessionStorage) goes with every call as `Authorization: Bearer`, downloads included."""
+the key (kept in sessionStorage) goes with every call as `Authorization: Bearer`, downloads included; the
+page icon needs no key."""
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import httpx
-from playwright.sync_api import Page, Request, expect
+import pytest
+from playwright.sync_api import ConsoleMessage, Page, Request, expect
 
 from tests.conftest import Proc
 from tests.web.conftest import API_KEY, HOMEWORK, screenshot
@@ -20,6 +23,18 @@ STORAGE_KEY = "tirsolve.api-key"
 
 def key_alert(page: Page):
     return page.locator("details.api-key").get_by_role("alert")
+
+
+def icon_requests(service: Proc) -> list[tuple[str, int]]:
+    """(path, status) of the page-icon requests in the service's access log: the icon the pages declare, or
+    the /favicon.ico a browser asks for when a page declares none."""
+    found = []
+    for line in service.log.read_text(errors="replace").splitlines():
+        if line.startswith("{") and '"path": "/' in line and "favicon" in line:
+            entry = json.loads(line)
+            if entry.get("path") in ("/favicon.ico", "/static/favicon.svg"):
+                found.append((entry["path"], entry["status"]))
+    return found
 
 
 def use_key(page: Page, key: str) -> None:
@@ -125,3 +140,29 @@ def test_homework_page_with_a_key_grades_and_downloads_the_report(
     page.get_by_role("link", name="Download CSV").click()
     expect(key_alert(page)).to_contain_text(NEEDED)
     expect(page.locator("#form-error")).to_be_hidden()
+
+
+@pytest.mark.parametrize("path", ["/", "/homework.html"])
+def test_the_page_icon_loads_without_a_key(keyed_page: Page, keyed_service: Proc, path: str) -> None:
+    page = keyed_page
+    errors: list[str] = []  # where each console error comes from
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            errors.append(message.location.get("url", ""))
+
+    page.on("console", on_console)
+    before = len(icon_requests(keyed_service))
+    page.goto(path)
+    # the browser asks for the icon after the page has loaded: the declared one, allowed by the page's CSP
+    # (img-src 'self'), not a guessed /favicon.ico that a keyed service refuses with 401
+    deadline = time.monotonic() + 15
+    while len(icon_requests(keyed_service)) == before:
+        assert time.monotonic() < deadline, "the browser asked for no page icon"
+        time.sleep(0.1)
+    assert set(icon_requests(keyed_service)[before:]) == {("/static/favicon.svg", 200)}
+    assert not [url for url in errors if "favicon" in url], errors
+    if path == "/":  # the solve page calls no API before Solve is pressed: nothing at all fails
+        assert errors == []
+    icon = httpx.get(f"{keyed_service.url}/static/favicon.svg", timeout=15)
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
