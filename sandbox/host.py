@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import tempfile
 from dataclasses import dataclass, field
 
@@ -65,6 +66,10 @@ def prepare_host(options: HostOptions) -> Host:
         return True
 
     os.umask(0o077)
+    # A child sharing this uid (a user namespace) can point a socket it owns at this process
+    # (FIOSETOWN) and have the kernel send SIGIO, whose default action would end the server. The
+    # zygote and the children inherit the disposition; seccomp refuses choosing another signal.
+    signal.signal(signal.SIGIO, signal.SIG_IGN)
     layer("server_not_dumpable", lambda: confine.prctl(confine.PR_SET_DUMPABLE, 0))
     with contextlib.suppress(OSError):
         confine.prctl(confine.PR_SET_CHILD_SUBREAPER, 1)

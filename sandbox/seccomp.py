@@ -28,7 +28,7 @@ _CLONE_THREAD = 0x00010000
 ALLOWED_SYSCALLS: tuple[str, ...] = (
     # reading and writing open files, pipes and the control channel
     "read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev", "preadv2", "pwritev2",
-    "lseek", "close", "close_range", "dup", "dup2", "dup3", "fcntl", "ioctl", "flock", "fsync", "fdatasync",
+    "lseek", "close", "close_range", "dup", "dup2", "dup3", "ioctl", "flock", "fsync", "fdatasync",
     "ftruncate", "fallocate", "fadvise64", "readahead", "sendfile", "copy_file_range", "pipe", "pipe2",
     # waiting on file descriptors
     "select", "pselect6", "poll", "ppoll", "epoll_create", "epoll_create1", "epoll_ctl", "epoll_wait",
@@ -62,6 +62,17 @@ ALLOWED_SYSCALLS: tuple[str, ...] = (
 )  # fmt: skip
 
 
+# fcntl commands allowed: all but those that direct signals at another process (F_SETOWN,
+# F_SETOWN_EX, F_SETSIG) or arm signals on files (F_SETLEASE, F_NOTIFY). Without a uid of its own (a
+# user namespace), a child could otherwise have SIGKILL sent to the server when its pipe fills.
+FCNTL_COMMANDS: tuple[int, ...] = (
+    0, 1, 2, 3, 4,  # F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_SETFL
+    5, 6, 7, 36, 37, 38,  # F_GETLK, F_SETLK, F_SETLKW and their open-file-description forms
+    9, 11, 16, 1025,  # F_GETOWN, F_GETSIG, F_GETOWN_EX, F_GETLEASE
+    1030, 1031, 1032, 1033, 1034,  # F_DUPFD_CLOEXEC, F_SETPIPE_SZ, F_GETPIPE_SZ, F_ADD_SEALS, F_GET_SEALS
+)  # fmt: skip
+
+
 def build_filter_bpf() -> bytes:
     """Compile the filter with libseccomp and return the raw BPF program."""
     import pyseccomp as sc
@@ -72,6 +83,8 @@ def build_filter_bpf() -> bytes:
             flt.add_rule(sc.ALLOW, name)
         except (OSError, ValueError, RuntimeError):
             continue  # not a syscall on this architecture
+    for command in FCNTL_COMMANDS:
+        flt.add_rule(sc.ALLOW, "fcntl", sc.Arg(1, sc.EQ, command))
     flt.add_rule(sc.ALLOW, "clone", sc.Arg(0, sc.MASKED_EQ, _CLONE_THREAD, _CLONE_THREAD))
     flt.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")
     # Signals only to oneself: kill(0, sig) is the child's own process group (it is a session leader);

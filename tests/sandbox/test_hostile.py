@@ -447,6 +447,17 @@ async def test_raw_syscall_through_ctypes_is_denied(
     assert result.stdout == "-1 1\n", f"{name}: {result.stdout}"
 
 
+@pytest.mark.parametrize("command", ["F_SETOWN", "F_SETSIG"])
+async def test_signals_cannot_be_pointed_at_the_server(sandbox: Sandbox, command: str) -> None:
+    # F_SETOWN names the process the kernel signals when a file becomes ready; F_SETSIG picks the
+    # signal (SIGKILL included). Refused, so no file a child owns can signal the server.
+    value = "os.getppid()" if command == "F_SETOWN" else "9"
+    code = (
+        f"import fcntl, os\nr, w = os.pipe()\nfcntl.fcntl(r, {10 if command == 'F_SETSIG' else 8}, {value})"
+    )
+    assert_denied(await sandbox.run(code))
+
+
 async def test_syscall_of_another_abi_kills_the_child(sandbox: Sandbox) -> None:
     # An x32 socket() (the syscall number with bit 30 set) would slip past a filter that only knows
     # x86_64 numbers; libseccomp's filter kills the caller instead.

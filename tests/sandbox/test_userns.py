@@ -10,6 +10,7 @@ usable by that uid or the kernel refuses unprivileged user namespaces.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -70,12 +71,15 @@ def unprivileged_install() -> Iterator[tuple[str, Path]]:
         yield python, root
 
 
-@pytest.fixture(scope="module")
-async def nobody_server(unprivileged_install) -> AsyncIterator[tuple[Sandbox, dict]]:
-    python, root = unprivileged_install
-    sock = root / "run" / "sandbox.sock"
+@contextlib.asynccontextmanager
+async def serve_as_nobody(
+    install: tuple[str, Path], name: str, *args: str
+) -> AsyncIterator[tuple[Sandbox, dict]]:
+    """A server run as uid 65534 on ``run/<name>.sock``, its client, and its ready message."""
+    python, root = install
+    sock = root / "run" / f"{name}.sock"
     env = ["env", "-i", "LANG=C.UTF-8", f"PYTHONPATH={root}"]
-    serve = [python, "-m", "sandbox", "serve", "--socket", str(sock), "--workers", "2"]
+    serve = [python, "-m", "sandbox", "serve", "--socket", str(sock), "--workers", "2", *args]
     proc = subprocess.Popen([*AS_NOBODY, *env, *serve], cwd=root, stdout=subprocess.PIPE, text=True)  # noqa: ASYNC220
     try:
         ready = json.loads(await asyncio.to_thread(proc.stdout.readline) or "{}")
@@ -89,6 +93,12 @@ async def nobody_server(unprivileged_install) -> AsyncIterator[tuple[Sandbox, di
     finally:
         proc.send_signal(signal.SIGTERM)
         await asyncio.to_thread(proc.wait, 15)
+
+
+@pytest.fixture(scope="module")
+async def nobody_server(unprivileged_install) -> AsyncIterator[tuple[Sandbox, dict]]:
+    async with serve_as_nobody(unprivileged_install, "sandbox") as server:
+        yield server
 
 
 async def test_serves_safely_from_a_user_namespace(nobody_server) -> None:
@@ -170,3 +180,27 @@ async def test_threads_work_while_other_children_run(nobody_server) -> None:
     )
     results = await asyncio.gather(*(sb.run(code) for _ in range(6)))
     assert [r.stdout for r in results] == ["328350\n"] * 6, [r.error[-200:] for r in results]
+
+
+async def test_sigio_from_a_socket_the_child_owns_does_not_end_the_server(unprivileged_install) -> None:
+    # Same uid, so the kernel lets a child name the server as owner of its control socket (FIOSETOWN):
+    # once the child fills the socket and the server drains it, the kernel sends the server SIGIO,
+    # whose default action ends it. Landlock 6+ would stop the signal; without Landlock the server's
+    # own disposition (ignored) must. (F_SETOWN and F_SETSIG, for pipes and other signals, are refused.)
+    async with serve_as_nobody(unprivileged_install, "sigio", "--simulate-missing", "landlock") as (
+        sb,
+        ready,
+    ):
+        code = (
+            "import ctypes, os, struct, time\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+            f"owner = ctypes.c_int({ready['pid']})\n"
+            "assert libc.ioctl(3, 0x8901, ctypes.byref(owner)) == 0\n"  # FIOSETOWN
+            "assert libc.ioctl(3, 0x5452, ctypes.byref(ctypes.c_int(1))) == 0\n"  # FIOASYNC
+            "os.set_blocking(3, False)\nos.write(3, struct.pack('>I', 1000000))\nsent = 0\n"
+            "while sent < 990000:\n    try:\n        sent += os.write(3, b'x' * 65536)\n"
+            "    except BlockingIOError:\n        time.sleep(0.01)\n"
+        )
+        result = await sb.run(code, timeout=10)
+        assert result.status == "killed", result  # its garbled reply ended the run, not the server
+        assert (await sb.ping())["ok"] is True
+        assert (await sb.run("print(6 * 7)")).stdout == "42\n"
