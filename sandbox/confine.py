@@ -113,11 +113,16 @@ STAGING = "/.sandbox-staging"
 TMP_INODES = 4096
 
 
-def enter_server_namespaces(network: bool) -> None:
-    """Give the server a private mount namespace (and, if asked, an empty network namespace and an
-    IPC namespace of its own, so no System V or POSIX IPC object of a child lands on the host's,
-    should seccomp ever miss one)."""
-    unshare(CLONE_NEWNS | (CLONE_NEWNET | CLONE_NEWIPC if network else 0))
+def enter_empty_network() -> None:
+    """An empty network namespace, and an IPC namespace of the server's own so no System V or POSIX
+    IPC object of a child lands on the host's, should seccomp ever miss one."""
+    unshare(CLONE_NEWNET | CLONE_NEWIPC)
+
+
+def enter_private_mount_namespace() -> None:
+    """A mount namespace whose mounts (the view) never propagate to the host. Separate from the
+    network step: Docker's AppArmor profile allows the unshare but refuses the mount."""
+    unshare(CLONE_NEWNS)
     mount(None, "/", None, MS_REC | MS_PRIVATE)
 
 

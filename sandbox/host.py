@@ -88,8 +88,11 @@ def prepare_host(options: HostOptions) -> Host:
     switch_uid = "uid" not in off and confine.has_capabilities(confine.CAP_SETUID, confine.CAP_SETGID)
     can_renice = confine.has_capabilities(confine.CAP_SYS_NICE)
     user_namespace = not switch_uid and "uid" not in off and _enter_user_namespace(report, off)
-    namespaces_ok = "filesystem_view" not in off if user_namespace else _enter_namespaces(report, off)
-    view_dir, created = view_mountpoint() if namespaces_ok else (None, False)
+    if user_namespace:  # its namespaces are entered already
+        view_blocked = "disabled (--simulate-missing)" if "filesystem_view" in off else ""
+    else:
+        view_blocked = _enter_namespaces(report, off)  # why the view cannot be built, if it cannot
+    view_dir, created = view_mountpoint() if not view_blocked else (None, False)
     view: confine.RootView | None = None
 
     def build_view() -> None:
@@ -97,7 +100,7 @@ def prepare_host(options: HostOptions) -> Host:
         view = confine.build_root_view(view_dir)
 
     if view_dir is None:
-        report.set("filesystem_view", "unavailable: no private mount namespace for the server")
+        report.set("filesystem_view", f"unavailable: {view_blocked}")
     elif not layer("filesystem_view", build_view):
         confine.detach(view_dir)
         if created:
@@ -177,23 +180,21 @@ def _enter_user_namespace(report: Report, off: frozenset[str]) -> bool:
     return True
 
 
-def _enter_namespaces(report: Report, off: frozenset[str]) -> bool:
-    """Private mount namespace (needed for the view) plus an empty network namespace if possible."""
-    if "filesystem_view" in off and "network_namespace" in off:
+def _enter_namespaces(report: Report, off: frozenset[str]) -> str:
+    """Empty network and IPC namespaces if possible, then a private mount namespace for the view.
+    Returns why the view cannot be built ("" if it can)."""
+    if "network_namespace" in off:
         report.set("network_namespace", "unavailable: disabled (--simulate-missing)")
-        return False
-    want_net = "network_namespace" not in off
+    else:
+        try:
+            confine.enter_empty_network()
+            report.set("network_namespace", "ok")
+        except OSError as exc:
+            report.set("network_namespace", f"unavailable: {exc}")
+    if "filesystem_view" in off:
+        return "disabled (--simulate-missing)"
     try:
-        confine.enter_server_namespaces(network=want_net)
-        report.set("network_namespace", "ok" if want_net else "unavailable: disabled (--simulate-missing)")
-        return "filesystem_view" not in off
+        confine.enter_private_mount_namespace()
     except OSError as exc:
-        if not want_net:
-            report.set("network_namespace", "unavailable: disabled (--simulate-missing)")
-            return False
-        report.set("network_namespace", f"unavailable: {exc}")
-    try:
-        confine.enter_server_namespaces(network=False)
-    except OSError:
-        return False
-    return "filesystem_view" not in off
+        return f"no private mount namespace for the server: {exc}"
+    return ""

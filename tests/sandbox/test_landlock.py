@@ -9,7 +9,11 @@ confines a child's files.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -113,3 +117,39 @@ async def test_neither_view_nor_landlock_refuses_to_start(secret_in_environment)
     with pytest.raises(SandboxRefused, match="filesystem: unavailable: neither mount_namespace nor landlock"):
         async with Sandbox(pool_size=1, server_args=NO_VIEW + NO_LANDLOCK):
             pass
+
+
+# Docker's default AppArmor profile refuses mount(2) (and its seccomp profile pivot_root) even with
+# CAP_SYS_ADMIN: the same refusal, made by a seccomp filter around the real server.
+MOUNTS_REFUSED = (
+    "import errno, os, sys, pyseccomp as sc\n"
+    "f = sc.SyscallFilter(sc.ALLOW)\n"
+    "f.add_rule(sc.ERRNO(errno.EACCES), 'mount')\nf.add_rule(sc.ERRNO(errno.EPERM), 'pivot_root')\n"
+    "f.load()\nos.execv(sys.executable, [sys.executable, '-m', 'sandbox', *sys.argv[1:]])"
+)
+
+
+def _sandbox_where_mounts_are_refused(*args: str, stdin: str = "") -> dict:
+    done = subprocess.run(
+        [sys.executable, "-c", MOUNTS_REFUSED, *args],
+        cwd=PROJECT_ROOT,
+        env={"LANG": "C.UTF-8"},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return json.loads(done.stdout)
+
+
+async def test_where_mounts_are_refused_landlock_stands_in() -> None:
+    report = await asyncio.to_thread(_sandbox_where_mounts_are_refused, "probe")
+    layers = report["layers"]
+    assert report["safe"] is True, report["missing_required"]
+    assert layers["network_namespace"]["active"] is True  # the unshare itself is allowed
+    assert "Permission denied" in layers["filesystem_view"]["status"], layers["filesystem_view"]
+    assert layers["landlock"]["active"] is True and layers["filesystem"]["status"] == "ok (landlock)"
+    code = "import os\ntry:\n    open('/tmp/left-behind', 'w')\nexcept PermissionError:\n    print('refused')"
+    result = await asyncio.to_thread(_sandbox_where_mounts_are_refused, "run", "-", stdin=code)
+    assert result["stdout"] == "refused\n", result
+    assert "left-behind" not in os.listdir("/tmp")
