@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import confine, userns
@@ -49,50 +50,104 @@ class Host:
             shutil.rmtree(self.workroot, ignore_errors=True)
 
 
-def prepare_host(options: HostOptions) -> Host:
-    report = Report(allow_insecure=options.allow_insecure)
-    off = options.simulate_missing
+class _Layers:
+    """Records each setup step in the report: ok, its error, or disabled by --simulate-missing."""
 
-    def layer(name: str, action) -> bool:
-        if name in off:
-            report.set(name, "unavailable: disabled (--simulate-missing)")
+    def __init__(self, report: Report, off: frozenset[str]) -> None:
+        self.report, self.off = report, off
+
+    def attempt(self, name: str, action: Callable[[], object]) -> bool:
+        if name in self.off:
+            self.report.set(name, "unavailable: disabled (--simulate-missing)")
             return False
         try:
             action()
         except OSError as exc:
-            report.set(name, f"unavailable: {exc}")
+            self.report.set(name, f"unavailable: {exc}")
             return False
-        report.set(name, "ok")
+        self.report.set(name, "ok")
         return True
 
+
+def prepare_host(options: HostOptions) -> Host:
+    report = Report(allow_insecure=options.allow_insecure)
+    off = options.simulate_missing
+    layers = _Layers(report, off)
+    _process_hygiene(layers)
+    can_renice = confine.has_capabilities(confine.CAP_SYS_NICE)  # before a user namespace says yes
+    switch_uid, user_namespace = _child_identity(report, off)
+    if user_namespace:  # its namespaces are entered already
+        view_blocked = "disabled (--simulate-missing)" if "filesystem_view" in off else ""
+    else:
+        view_blocked = _enter_namespaces(report, off)  # why the view cannot be built, if it cannot
+    view, view_dir, created = _filesystem_view(layers, view_blocked)
+
+    missing = preload()
+    if missing:
+        report.notes.append(f"modules not preloaded: {', '.join(missing)}")
+    workroot = None if view is not None else tempfile.mkdtemp(prefix="sandbox-work-")
+    if workroot:
+        os.chmod(workroot, 0o711)
+    extra = [options.project_root] if options.project_root else []
+    seccomp, fs_policy = _seccomp_filter(layers), _landlock_policy(report, off)
+    plan = ChildPlan(
+        limits=options.limits,
+        # Measured last: the image a child starts from, libseccomp included.
+        as_bytes=confine.address_space_now() + options.limits.memory_mb * MiB,
+        scrubber=PathScrubber.for_this_interpreter(extra),
+        view=view,
+        seccomp=seccomp,
+        fs_policy=fs_policy,
+        switch_uid=switch_uid,
+        user_namespace=user_namespace,
+        background_nice=10 if can_renice else 0,
+        disabled=frozenset(off),
+    )
+    return Host(plan, report, workroot, view_dir, created)
+
+
+def _child_identity(report: Report, off: frozenset[str]) -> tuple[bool, bool]:
+    """How children lose the server's powers: (switch to a uid of their own, shed every capability in
+    the server's user namespace). The latter only when the former is impossible (not root)."""
+    # Capabilities as the host sees them: inside a user namespace every check would say yes.
+    switch_uid = "uid" not in off and confine.has_capabilities(confine.CAP_SETUID, confine.CAP_SETGID)
+    user_namespace = not switch_uid and "uid" not in off and _enter_user_namespace(report, off)
+    if "uid" not in off and not switch_uid and not user_namespace:
+        report.set(
+            "uid",
+            f"unavailable: running as uid {os.getuid()} without CAP_SETUID and CAP_SETGID, "
+            "and no user namespace could be made",
+        )
+    return switch_uid, user_namespace
+
+
+def _process_hygiene(layers: _Layers) -> None:
+    """Private files, no ptrace or core dumps of the server, orphans reaped here; what bounds it."""
     os.umask(0o077)
     # A child sharing this uid (a user namespace) can point a socket it owns at this process
     # (FIOSETOWN) and have the kernel send SIGIO, whose default action would end the server. The
     # zygote and the children inherit the disposition; seccomp refuses choosing another signal.
     signal.signal(signal.SIGIO, signal.SIG_IGN)
-    layer("server_not_dumpable", lambda: confine.prctl(confine.PR_SET_DUMPABLE, 0))
+    layers.attempt("server_not_dumpable", lambda: confine.prctl(confine.PR_SET_DUMPABLE, 0))
     with contextlib.suppress(OSError):
         confine.prctl(confine.PR_SET_CHILD_SUBREAPER, 1)
-    layer("wall_clock", lambda: None)
+    layers.attempt("wall_clock", lambda: None)
     limits = server_limits()
-    report.notes.append(limits.describe())
+    layers.report.notes.append(limits.describe())
 
     def memory_limit() -> None:
         if not limits.memory_bytes:
             raise OSError("no memory limit found")
 
-    layer("memory_cgroup", memory_limit)
-    layer("output_cap", lambda: os.close(os.memfd_create("probe")))
+    layers.attempt("memory_cgroup", memory_limit)
+    layers.attempt("output_cap", lambda: os.close(os.memfd_create("probe")))
 
-    # Capabilities as the host sees them: inside a user namespace every check would say yes.
-    switch_uid = "uid" not in off and confine.has_capabilities(confine.CAP_SETUID, confine.CAP_SETGID)
-    can_renice = confine.has_capabilities(confine.CAP_SYS_NICE)
-    user_namespace = not switch_uid and "uid" not in off and _enter_user_namespace(report, off)
-    if user_namespace:  # its namespaces are entered already
-        view_blocked = "disabled (--simulate-missing)" if "filesystem_view" in off else ""
-    else:
-        view_blocked = _enter_namespaces(report, off)  # why the view cannot be built, if it cannot
-    view_dir, created = view_mountpoint() if not view_blocked else (None, False)
+
+def _filesystem_view(layers: _Layers, blocked: str) -> tuple[confine.RootView | None, str | None, bool]:
+    """Build the allow-list view unless ``blocked`` says why not: (view, its mount point, whether
+    that directory was made here)."""
+    report = layers.report
+    view_dir, created = view_mountpoint() if not blocked else (None, False)
     view: confine.RootView | None = None
 
     def build_view() -> None:
@@ -100,8 +155,8 @@ def prepare_host(options: HostOptions) -> Host:
         view = confine.build_root_view(view_dir)
 
     if view_dir is None:
-        report.set("filesystem_view", f"unavailable: {view_blocked}")
-    elif not layer("filesystem_view", build_view):
+        report.set("filesystem_view", f"unavailable: {blocked}")
+    elif not layers.attempt("filesystem_view", build_view):
         confine.detach(view_dir)
         if created:
             remove_mountpoint(view_dir)
@@ -110,42 +165,17 @@ def prepare_host(options: HostOptions) -> Host:
         report.set("proc_hidepid", "unavailable: no filesystem view")
     else:
         report.set("proc_hidepid", f"unavailable: {view.proc_exposed}" if view.proc_exposed else "ok")
+    return view, view_dir, created
 
-    missing = preload()
-    if missing:
-        report.notes.append(f"modules not preloaded: {', '.join(missing)}")
+
+def _seccomp_filter(layers: _Layers) -> CompiledFilter | None:
     compiled: CompiledFilter | None = None
 
     def compile_filter() -> None:
         nonlocal compiled
         compiled = CompiledFilter(build_filter_bpf())
 
-    if not layer("seccomp", compile_filter):
-        compiled = None
-    fs_policy = _landlock_policy(report, off)
-    workroot = None if view is not None else tempfile.mkdtemp(prefix="sandbox-work-")
-    if workroot:
-        os.chmod(workroot, 0o711)
-    extra = [options.project_root] if options.project_root else []
-    if "uid" not in off and not switch_uid and not user_namespace:
-        report.set(
-            "uid",
-            f"unavailable: running as uid {os.getuid()} without CAP_SETUID and CAP_SETGID, "
-            "and no user namespace could be made",
-        )
-    plan = ChildPlan(
-        limits=options.limits,
-        as_bytes=confine.address_space_now() + options.limits.memory_mb * MiB,
-        scrubber=PathScrubber.for_this_interpreter(extra),
-        view=view,
-        seccomp=compiled,
-        fs_policy=fs_policy,
-        switch_uid=switch_uid,
-        user_namespace=user_namespace,
-        background_nice=10 if can_renice else 0,
-        disabled=frozenset(off),
-    )
-    return Host(plan, report, workroot, view_dir, created)
+    return compiled if layers.attempt("seccomp", compile_filter) else None
 
 
 def _landlock_policy(report: Report, off: frozenset[str]) -> FsPolicy | None:
