@@ -8,6 +8,7 @@ SQLite database, threads, timers, sleeping, polling, randomness, numpy) and chec
 from __future__ import annotations
 
 import pytest
+from sandbox_helpers import FRESH_TMP
 
 from sandbox import Sandbox
 
@@ -19,7 +20,7 @@ CASES = {
         "os.symlink('b.txt', 'l')\nos.link('b.txt', 'h')\nos.chmod('b.txt', 0o600)\nos.utime('b.txt')\n"
         "print(open('l').read(), sorted(os.listdir('.')), os.getcwd(), os.path.getsize('h'))\n"
         "os.remove('b.txt'); os.rmdir('d/e'); print(os.path.exists('b.txt'), os.access('h', os.R_OK))",
-        "hi ['b.txt', 'd', 'h', 'l'] /tmp 2\nFalse True\n",
+        f"hi {sorted(['b.txt', 'd', 'h', 'l', *FRESH_TMP])} /tmp 2\nFalse True\n",
     ),
     "copying and temporary files": (
         "import os, shutil, tempfile\nd = tempfile.mkdtemp()\np = os.path.join(d, 'f')\n"
