@@ -162,13 +162,21 @@ class Sandbox:
             return await asyncio.open_unix_connection(self.socket_path, limit=2**24)
         except _CONNECT_ERRORS as exc:
             if self.owns_server:
-                await asyncio.sleep(0.05)  # let the exit be noticed, then restart once
-                if self._server_dead():
+                await self._notice_exit()
+                if self._server_dead():  # restart once
                     await self._ensure_server()
                     return await asyncio.open_unix_connection(self.socket_path, limit=2**24)
             raise SandboxUnavailable(
                 f"cannot connect to the sandbox server at {self.socket_path}: {exc}"
             ) from exc
+
+    async def _notice_exit(self, within: float = 2.0) -> None:
+        """A refused connect means the server is gone or going; wait (bounded) until its exit has been
+        reaped, which on a loaded host can take far longer than the exit itself."""
+        if self._proc is None or self._proc.returncode is not None:
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._proc.wait(), within)
 
     async def _request(self, message: dict[str, Any]) -> dict[str, Any]:
         """One exchange, on a connection kept from an earlier request when there is one: a Unix
