@@ -5,11 +5,24 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from sandbox.landlock import abi_version
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SECRET = "sandbox-test-secret-7f3a"
 # What a child sees in its own fresh /tmp: nothing, but for the read-only directory that holds the
 # interpreter's site-packages when this checkout lies below /tmp (CI may clone there).
 FRESH_TMP = [PROJECT_ROOT.parts[2]] if PROJECT_ROOT.parts[1:2] == ("tmp",) else []
+
+
+def _landlock_abi() -> int:
+    try:
+        return abi_version()
+    except OSError:
+        return 0
+
+
+# The kernel's Landlock ABI (0: none); tests of what Landlock adds skip without it.
+LANDLOCK_ABI = _landlock_abi()
 
 
 def uid_processes(low: int, high: int) -> list[tuple[int, int, int]]:

@@ -19,11 +19,14 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from sandbox_helpers import PROJECT_ROOT
+from sandbox_helpers import LANDLOCK_ABI, PROJECT_ROOT
 
 from sandbox import Sandbox, SandboxRefused
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
+pytestmark = [
+    pytest.mark.asyncio(loop_scope="session"),
+    pytest.mark.skipif(not LANDLOCK_ABI, reason="this kernel has no Landlock"),
+]
 
 NO_VIEW = ("--simulate-missing", "filesystem_view")
 NO_LANDLOCK = ("--simulate-missing", "landlock")
