@@ -2,14 +2,16 @@
 
 The rules, in the order they are tried (see `numbers`, `normalize`, `extract` for the details):
 1. extraction: last ``\\boxed{}``, answer markers, bare answer, last expression; nothing -> ``no_answer``;
-2. normalization: spacing, thousands separators, currency, degrees and documented units removed;
+2. normalization: Unicode math rewritten as LaTeX (``√2``, ``x²``, ``1½``, ``∞``, ``≤``; see `unicode_math`),
+   then spacing, thousands separators, currency, degrees and documented units removed;
 3. identical strings -> ``equal_string``;
 4. multiple choice: a reference letter A-E (bare, in parentheses or ``\\text{}``) is compared as a letter;
 5. text answers (names, words): compared ignoring case, spacing and ``\\text{}``;
 6. plain numbers: exact for integers and fractions, decimals by the digits written, percent as a value (or
    with the sign dropped like a unit, never a bare x100);
 7. everything else goes to math-verify (sets, intervals, tuples, matrices, equations, expressions), with exact
-   comparison of closed-form numbers.
+   comparison of closed-form numbers, and infinities by identity (``+\\infty`` is ``\\infty``, ``-\\infty``
+   is not).
 `strict=True` also rejects answers not in simplest form (``2/4``, ``\\sqrt{8}``): ``not_simplified``.
 """
 

@@ -1,6 +1,8 @@
 """String-level clean-up of an extracted answer before it is classified and parsed.
 
-Removed (documented homework rules):
+First, Unicode math a student typed (``√2``, ``x²``, ``10⁻³``, ``1½``, ``∞``, ``≤``, ``3·4``) is rewritten
+as LaTeX by `app.grading.unicode_math` (its module doc lists the rules). Then removed (documented homework
+rules):
 - spacing commands (``\\!``, ``\\,``, ``\\;``, ``\\:``, ``\\ ``, ``~``), ``\\left``/``\\right``,
   ``\\displaystyle``;
 - thousands separators: ``{,}`` and ``,\\!`` always; a plain ``12,345`` only when the whole answer is that one
@@ -17,6 +19,8 @@ Removed (documented homework rules):
 from __future__ import annotations
 
 import re
+
+from app.grading.unicode_math import unicode_to_latex
 
 __all__ = ["UNITS", "normalize", "unwrap_text"]
 
@@ -65,8 +69,8 @@ def unwrap_text(s: str) -> str:
 
 
 def normalize(answer: str) -> str:
-    """The answer with spacing, separators, currency, degrees and units removed (see module doc)."""
-    s = answer.strip()
+    """The answer as LaTeX, with spacing, separators, currency, degrees and units removed (see module doc)."""
+    s = unicode_to_latex(answer.strip())
     s = _SPACING.sub(lambda m: " " if m.group(0) in ("\\ ", "~", "\\quad", "\\qquad") else "", s)
     s = _LATEX_THOUSANDS.sub("", s)
     s = _DEGREES.sub("", s)

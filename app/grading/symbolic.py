@@ -6,7 +6,11 @@ Our corrections around it:
 - ``x^(...)`` is rewritten to ``x^{...}`` with balanced parentheses (its regex cuts ``5^(5^(5^5))`` short);
 - single-letter units are never stripped (we strip our own documented list in `normalize`);
 - the symbol ``i`` is the imaginary unit on both sides (``e^{i\\pi} = -1``);
-- exact numbers are compared exactly, never with float tolerance (``1/2^99 != 1/2^98``).
+- exact numbers are compared exactly, never with float tolerance (``1/2^99 != 1/2^98``);
+- infinite values compare by identity once evaluated: ``oo`` equals ``oo`` (``\\infty``, ``+\\infty``),
+  ``-oo`` equals ``-oo``, complex infinity ``zoo`` (``1/0``) equals ``zoo``; none of them equals another or a
+  finite number, and an indeterminate form (``\\infty - \\infty``, nan) equals nothing (``oo - oo`` is nan,
+  so the exact rule for finite numbers cannot decide them).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ _CONFIG = [
     )
 ]
 _EXACT_PRECISION = 60
+_NOT_FINITE = (sympy.S.Infinity, sympy.S.NegativeInfinity, sympy.S.ComplexInfinity, sympy.S.NaN)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -106,6 +111,10 @@ def _surely_different(a: object, b: object) -> bool:
 
 
 def _exact_equal(a: sympy.Expr, b: sympy.Expr) -> bool:
+    if a.has(*_NOT_FINITE) or b.has(*_NOT_FINITE):
+        a, b = a.doit(), b.doit()  # the parser leaves oo + 1, sqrt(oo), sums to oo unevaluated
+        if _not_finite(a) or _not_finite(b):
+            return a is not sympy.S.NaN and bool(a == b)
     diff = a - b
     if diff == 0:
         return True
@@ -114,11 +123,16 @@ def _exact_equal(a: sympy.Expr, b: sympy.Expr) -> bool:
     try:
         gap = abs(complex(sympy.N(diff, _EXACT_PRECISION)))
         scale = max(abs(complex(sympy.N(a, 20))), abs(complex(sympy.N(b, 20))), 1.0)
-    except (TypeError, ValueError):  # not a finite number (zoo, nan): let math-verify decide
+    except (TypeError, ValueError):  # no complex value: let math-verify decide
         return bool(verify(a, b, numeric_precision=_EXACT_PRECISION, timeout_seconds=None))
     if gap > scale * 1e-40:
         return False
     return bool(sympy.simplify(diff) == 0)
+
+
+def _not_finite(value: sympy.Expr) -> bool:
+    """An infinite value (``oo``, ``-oo``, ``zoo``, ``oo*I``) or nan; an unevaluated sum is neither."""
+    return value is sympy.S.NaN or value.is_infinite is True
 
 
 def _brace_powers(s: str) -> str:

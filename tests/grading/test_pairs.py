@@ -15,7 +15,7 @@ PAIRS = load_pairs()
 RULES = {
     "extraction", "no_answer", "integer", "fraction", "decimal", "thousands", "currency", "percent", "units",
     "degrees", "choice", "text", "roots", "tuple", "interval", "set", "matrix", "equation", "assignment",
-    "symbolic", "precision", "complex", "strict",
+    "symbolic", "precision", "complex", "strict", "infinity", "unicode",
 }  # fmt: skip
 
 
