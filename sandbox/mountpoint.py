@@ -5,22 +5,49 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import re
 import tempfile
 
 MARKER = "SANDBOX-VIEW-MOUNTPOINT"
+_OWNER = re.compile(r"sandbox server pid (\d+);")
 
 
 def remove_stale_view(pid: int) -> None:
     """Remove the view mount point left under the temp dir by server ``pid``, once it is dead."""
-    tag = f"sandbox server pid {pid};"
+    for entry, owner in _markers():
+        if owner == pid:
+            remove_mountpoint(os.path.dirname(entry))
+
+
+def remove_stale_views() -> None:
+    """Remove the view mount points of every server that is gone: one killed (SIGKILL, OOM) had no
+    chance to remove its own, and nothing else would. A live owner's, or another user's, stays."""
+    for entry, owner in _markers():
+        if not _alive(owner):
+            remove_mountpoint(os.path.dirname(entry))
+
+
+def _markers() -> list[tuple[str, int]]:
+    found = []
     for entry in glob.glob(os.path.join(tempfile.gettempdir(), "sandbox-root-*", MARKER)):
         try:
             with open(entry) as f:
-                owned = tag in f.read()
+                match = _OWNER.search(f.read())
         except OSError:
             continue
-        if owned:
-            remove_mountpoint(os.path.dirname(entry))
+        if match:
+            found.append((entry, int(match.group(1))))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, another user's
+    return True
 
 
 def remove_mountpoint(path: str) -> None:
@@ -37,6 +64,7 @@ def view_mountpoint() -> tuple[str, bool]:
     directory is then not empty, so a stray ``rmdir`` cannot remove it (removing a mount point from
     another namespace would detach the view; children then fail closed with a lost-layer error).
     """
+    remove_stale_views()
     if os.path.isdir("/mnt") and not os.path.islink("/mnt") and not os.listdir("/mnt"):
         return "/mnt", False
     path = tempfile.mkdtemp(prefix="sandbox-root-")

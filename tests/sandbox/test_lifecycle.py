@@ -6,6 +6,7 @@ import asyncio
 import glob
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import pytest
 from sandbox_helpers import PROJECT_ROOT, uid_processes
 
 from sandbox import Sandbox, SandboxUnavailable
+from sandbox.mountpoint import MARKER
 
 # One event loop for the module-scoped servers and the tests that use them.
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -162,3 +164,22 @@ async def test_unreachable_external_server_raises_unavailable(tmp_path) -> None:
     with pytest.raises(SandboxUnavailable, match="cannot connect"):
         async with Sandbox(str(tmp_path / "missing.sock")):
             pass
+
+
+async def test_view_mount_points_of_dead_servers_are_removed(secret_in_environment) -> None:
+    # A server killed outright cannot remove the directory it mounted its view on; the next one does.
+    gone = subprocess.Popen(["true"])  # noqa: ASYNC220 - a pid that is surely dead once waited for
+    gone.wait()
+    stale, live = (Path(tempfile.mkdtemp(prefix="sandbox-root-", dir="/tmp")) for _ in range(2))
+    for path, pid in ((stale, gone.pid), (live, os.getpid())):
+        (path / MARKER).write_text(
+            f"mount point of the filesystem view of sandbox server pid {pid}; do not remove\n"
+        )
+    try:
+        async with Sandbox(pool_size=1) as sb:
+            assert (await sb.run("print(1)")).stdout == "1\n"
+        assert not stale.exists()
+        assert (live / MARKER).exists()  # its owner (this process) is alive
+    finally:
+        shutil.rmtree(live, ignore_errors=True)
+        shutil.rmtree(stale, ignore_errors=True)
