@@ -13,16 +13,15 @@ import os
 import select
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from .errors import ProtocolError, RequestRejected, SandboxBusy, SandboxRefused, SandboxUnavailable
 from .limits import Limits
-from .mountpoint import remove_stale_view
 from .protocol import read_frame, write_frame
 from .result import RunResult
+from .tempdirs import new_socket_dir, remove_stale_view
 
 _CONNECT_ERRORS = (ConnectionRefusedError, FileNotFoundError, ConnectionResetError, BrokenPipeError)
 _PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
@@ -83,10 +82,14 @@ class Sandbox:
         return self._proc.pid if self._proc is not None else None
 
     async def start(self) -> None:
-        if self.owns_server:
-            await self._start_server()
-        else:
-            await self.ping()
+        try:
+            if self.owns_server:
+                await self._start_server()
+            else:
+                await self.ping()
+        except BaseException:
+            await self.close()  # a refused or failed start leaves no process and no socket directory
+            raise
 
     async def close(self) -> None:
         while self._idle:
@@ -104,7 +107,7 @@ class Sandbox:
             self._tmpdir = None
 
     async def _start_server(self) -> None:
-        self._tmpdir = self._tmpdir or tempfile.mkdtemp(prefix="sandbox-sock-")  # mode 0700
+        self._tmpdir = self._tmpdir or new_socket_dir()
         self.socket_path = os.path.join(self._tmpdir, "sandbox.sock")
         args = [sys.executable, "-m", "sandbox", "serve", "--socket", self.socket_path]
         args += ["--parent-pid", str(os.getpid()), *self.limits.to_cli_args(), *self.server_args]

@@ -9,7 +9,6 @@ import contextlib
 import os
 import shutil
 import signal
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -18,10 +17,10 @@ from .cgroup import server_limits
 from .child import ChildPlan
 from .landlock import FsPolicy, abi_version
 from .limits import Limits, MiB
-from .mountpoint import remove_mountpoint, view_mountpoint
 from .paths import PathScrubber
 from .probe import Report
 from .seccomp import CompiledFilter, build_filter_bpf
+from .tempdirs import new_work_root, remove_mountpoint, view_mountpoint
 from .warm import preload
 
 
@@ -85,7 +84,7 @@ def prepare_host(options: HostOptions) -> Host:
     missing = preload()
     if missing:
         report.notes.append(f"modules not preloaded: {', '.join(missing)}")
-    workroot = None if view is not None else tempfile.mkdtemp(prefix="sandbox-work-")
+    workroot = None if view is not None else new_work_root()
     if workroot:
         os.chmod(workroot, 0o711)
     extra = [options.project_root] if options.project_root else []

@@ -18,7 +18,7 @@ import pytest
 from sandbox_helpers import PROJECT_ROOT, uid_processes
 
 from sandbox import Sandbox, SandboxUnavailable
-from sandbox.mountpoint import MARKER
+from sandbox.tempdirs import MARKER
 
 # One event loop for the module-scoped servers and the tests that use them.
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -180,6 +180,27 @@ async def test_view_mount_points_of_dead_servers_are_removed(secret_in_environme
             assert (await sb.run("print(1)")).stdout == "1\n"
         assert not stale.exists()
         assert (live / MARKER).exists()  # its owner (this process) is alive
+    finally:
+        shutil.rmtree(live, ignore_errors=True)
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+@pytest.mark.parametrize("kind", ["sandbox-work", "sandbox-sock"])
+async def test_temp_dirs_of_dead_owners_are_removed(secret_in_environment, kind: str) -> None:
+    # A killed server leaves its children's work root (made without the view), a killed client its
+    # server's socket directory; the next server or client removes them, not those of live owners.
+    gone = subprocess.Popen(["true"])  # noqa: ASYNC220 - a pid that is surely dead once waited for
+    gone.wait()
+    stale = Path(tempfile.mkdtemp(prefix=f"{kind}-{gone.pid}-", dir="/tmp"))
+    live = Path(tempfile.mkdtemp(prefix=f"{kind}-{os.getpid()}-", dir="/tmp"))
+    (stale / "61000").mkdir()
+    (stale / "61000" / "left.txt").write_text("x")
+    try:
+        async with Sandbox(pool_size=1, server_args=("--simulate-missing", "filesystem_view")) as sb:
+            assert (await sb.run("print(1)")).stdout == "1\n"
+            left = os.listdir("/tmp")
+        assert stale.name not in left
+        assert live.name in left
     finally:
         shutil.rmtree(live, ignore_errors=True)
         shutil.rmtree(stale, ignore_errors=True)

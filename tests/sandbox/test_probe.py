@@ -102,9 +102,13 @@ def _limited_cgroup(name: str, limit: int) -> str:
 
 
 async def test_missing_required_layer_refuses_to_start(secret_in_environment) -> None:
+    sb = Sandbox(pool_size=1, server_args=("--simulate-missing", "seccomp"))
     with pytest.raises(SandboxRefused, match="seccomp"):
-        async with Sandbox(pool_size=1, server_args=("--simulate-missing", "seccomp")):
+        async with sb:
             pass
+    assert sb.socket_path is not None
+    socket_dir = os.path.dirname(sb.socket_path)
+    assert os.path.basename(socket_dir) not in os.listdir(os.path.dirname(socket_dir))  # nothing left
 
 
 async def test_serve_refusal_is_a_clear_message_and_exit_status() -> None:

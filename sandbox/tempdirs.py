@@ -1,4 +1,5 @@
-"""The directory the server mounts its filesystem view on, and cleaning up after a killed server."""
+"""Directories a server makes under the temp dir (its view's mount point, its children's work root), and
+cleaning up those of a server that was killed before it could."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import contextlib
 import glob
 import os
 import re
+import shutil
 import tempfile
 
 MARKER = "SANDBOX-VIEW-MOUNTPOINT"
@@ -71,3 +73,23 @@ def view_mountpoint() -> tuple[str, bool]:
     with open(os.path.join(path, MARKER), "w") as f:
         f.write(f"mount point of the filesystem view of sandbox server pid {os.getpid()}; do not remove\n")
     return path, True
+
+
+def new_work_root() -> str:
+    """A directory for the children's work directories when there is no view (made by the server)."""
+    return _new_owned_dir("sandbox-work")
+
+
+def new_socket_dir() -> str:
+    """A private directory for the socket of a server the client starts (made by the client)."""
+    return _new_owned_dir("sandbox-sock")
+
+
+def _new_owned_dir(kind: str) -> str:
+    """A fresh ``<kind>-<pid>-*`` directory (mode 0700), after removing those whose process is gone: the
+    name carries the owner's pid so that the next one can clean up after an owner that was killed."""
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), f"{kind}-*-*")):
+        owner = os.path.basename(path).removeprefix(f"{kind}-").split("-")[0]
+        if owner.isdigit() and not _alive(int(owner)):
+            shutil.rmtree(path, ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"{kind}-{os.getpid()}-")
