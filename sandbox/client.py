@@ -21,7 +21,7 @@ from .errors import ProtocolError, RequestRejected, SandboxBusy, SandboxRefused,
 from .limits import Limits
 from .protocol import read_frame, write_frame
 from .result import RunResult
-from .tempdirs import new_socket_dir, remove_stale_view
+from .tempdirs import new_socket_dir
 
 _CONNECT_ERRORS = (ConnectionRefusedError, FileNotFoundError, ConnectionResetError, BrokenPipeError)
 _PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
@@ -151,8 +151,7 @@ class Sandbox:
         async with self._restart_lock:
             if self._proc is None or self._proc.returncode is not None:
                 if self._proc is not None:
-                    self.restarts += 1
-                    remove_stale_view(self._proc.pid)
+                    self.restarts += 1  # the new server removes what the dead one left in /tmp
                 await self._start_server()
 
     def _server_dead(self) -> bool:

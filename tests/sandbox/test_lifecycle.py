@@ -170,7 +170,9 @@ async def test_view_mount_points_of_dead_servers_are_removed(secret_in_environme
     # A server killed outright cannot remove the directory it mounted its view on; the next one does.
     gone = subprocess.Popen(["true"])  # noqa: ASYNC220 - a pid that is surely dead once waited for
     gone.wait()
-    stale, live = (Path(tempfile.mkdtemp(prefix="sandbox-root-", dir="/tmp")) for _ in range(2))
+    stale, live = (
+        Path(tempfile.mkdtemp(prefix=f"sandbox-root-{pid}-", dir="/tmp")) for pid in (gone.pid, os.getpid())
+    )
     for path, pid in ((stale, gone.pid), (live, os.getpid())):
         (path / MARKER).write_text(
             f"mount point of the filesystem view of sandbox server pid {pid}; do not remove\n"
