@@ -297,8 +297,11 @@ def has_capabilities(*caps: int) -> bool:
 
 
 def _effective_caps() -> int:
+    return capability_sets().get("CapEff", -1)
+
+
+def capability_sets() -> dict[str, int]:
+    """This thread's capability sets as masks: CapInh, CapPrm, CapEff, CapBnd, CapAmb."""
     with open("/proc/thread-self/status") as f:
-        for line in f:
-            if line.startswith("CapEff:"):
-                return int(line.split()[1], 16)
-    return -1
+        fields = dict(line.split(":", 1) for line in f if line.startswith("Cap"))
+    return {name: int(value, 16) for name, value in fields.items()}

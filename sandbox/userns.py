@@ -112,7 +112,7 @@ def drop_all_capabilities() -> None:
     if _libc.capset(ctypes.byref(header), data) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"capset: {os.strerror(err)}")
-    held = _capability_sets()
+    held = confine.capability_sets()
     if any(held.values()):
         raise OSError(f"capabilities still held after dropping them: {held}")
 
@@ -129,9 +129,3 @@ def _last_cap() -> int:
             return int(f.read())
     except OSError:
         return 40  # CAP_CHECKPOINT_RESTORE, the last one as of Linux 5.9
-
-
-def _capability_sets() -> dict[str, int]:
-    with open("/proc/thread-self/status") as f:
-        fields = dict(line.split(":", 1) for line in f if line.startswith("Cap"))
-    return {name: int(value, 16) for name, value in fields.items()}
