@@ -47,7 +47,7 @@ async def test_connection_kept_from_a_dead_server_is_not_used(secret_in_environm
             time.sleep(0.001)  # noqa: ASYNC251 - the event loop must not run before the next call
         result = await sb.run("print(2)")
         assert result.stdout == "2\n", result
-        assert sb.server_pid != old_pid and sb.restarts == 1
+        assert sb.server_pid != old_pid and sb.restarts == 1, (old_pid, sb.server_pid, sb.restarts)
 
 
 def _state(pid: int) -> str | None:
