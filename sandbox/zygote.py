@@ -30,6 +30,7 @@ from typing import Any, NoReturn
 from . import confine
 from .capture import new_stream
 from .child import ChildPlan, StandardStreams, child_main, standard_streams
+from .hugepages import collapse_heap
 
 _MAX_MESSAGE = 4096
 
@@ -83,6 +84,7 @@ def _zygote_main(chan: socket.socket, plan: ChildPlan, workroot: str | None) -> 
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1):
             signal.signal(sig, signal.SIG_DFL)  # children keep these defaults
         streams = standard_streams()
+        collapse_heap()  # here, not in the server: pages it shares with a child it forked are split
         while True:
             readable, _, _ = select.select([chan, wake_r], [], [])
             if wake_r in readable:
