@@ -9,6 +9,11 @@ model writes for a second or more between blocks and the pool refills meanwhile;
 back to back (5 ms apart, the pool never catches up: every run leaves ~20 ms of CPU work behind,
 tearing down its child and forking and warming the next) are printed as well.
 
+No run is a cache hit: the server's warm-up (sandbox/warm.py) exercises sympy's code paths but never
+computes this snippet (checked at start), and the session and "other roots" lines solve new
+coefficients each time. The "trivial" lines time ``print(6 * 7)``: the sandbox's own cost, with
+almost no work of the snippet's in it.
+
 The ceiling line is what the design itself allows on this machine: one loop per core that forks
 the warmed interpreter, runs the snippet in the child and reaps it, with no confinement, no pool
 and no IPC. A fresh process per run is required (no state may survive a run), so no server built
@@ -37,6 +42,23 @@ SNIPPET = "from sympy import *; x=symbols('x'); print(solve(x**2-5*x+6, x))"
 EXPECTED = "[2, 3]\n"
 
 
+TRIVIAL = ("print(6 * 7)", "42\n")
+
+
+def varied_snippet(i: int) -> tuple[str, str]:
+    """The same kind of work with roots that change every run, so no cache has seen the answer."""
+    a, b = 2 + i % 97, -3 - i % 89
+    return SNIPPET.replace("x**2-5*x+6", f"x**2-({a + b})*x+({a * b})"), f"[{b}, {a}]\n"
+
+
+def check_not_prewarmed() -> None:
+    """The server's warm-up must not compute the measured snippet, or a run is a cache hit."""
+    from sandbox.warm import WARM_SNIPPETS
+
+    if any("x**2-5*x+6" in warm.replace(" ", "") for warm in WARM_SNIPPETS):
+        raise SystemExit("sandbox/warm.py runs the benchmark's own snippet: the figures would be cache hits")
+
+
 # The same snippet wrapped to report, from inside the child, its CPU time, wall time and preemptions.
 MEASURED = (
     "import resource, time\nr0 = resource.getrusage(resource.RUSAGE_SELF); t0 = time.perf_counter()\n"
@@ -63,14 +85,22 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def sandbox_latencies(
-    sb: Sandbox, runs: int, gap: float, inside: list[float] | None = None
+    sb: Sandbox,
+    runs: int,
+    gap: float,
+    inside: list[float] | None = None,
+    *,
+    varied: bool = False,
+    trivial: bool = False,
 ) -> list[float]:
     latencies = []
-    for _ in range(runs):
+    for i in range(runs):
+        code, expected = varied_snippet(i) if varied else (SNIPPET, EXPECTED)
+        code, expected = TRIVIAL if trivial else (code, expected)
         start = time.perf_counter()
-        result = await sb.run(SNIPPET, timeout=10)
+        result = await sb.run(code, timeout=10)
         latencies.append((time.perf_counter() - start) * 1000)
-        assert result.stdout == EXPECTED, result
+        assert result.stdout == expected, result
         if inside is not None:
             inside.append(result.duration_ms)
         await asyncio.sleep(gap)
@@ -78,27 +108,31 @@ async def sandbox_latencies(
 
 
 async def session_latencies(sb: Sandbox, runs: int) -> list[float]:
-    """The snippet as a later block of a session: the solve loop's case (one child per solve)."""
+    """The snippet as a later block of a session: the solve loop's case (one child per solve). Each
+    block solves new coefficients: repeating one would time the session's own sympy cache."""
     latencies = []
     async with sb.session() as session:
         await session.run(SNIPPET, timeout=10)
-        for _ in range(runs):
+        for i in range(runs):
+            code, expected = varied_snippet(i)
             start = time.perf_counter()
-            result = await session.run(SNIPPET, timeout=10)
+            result = await session.run(code, timeout=10)
             latencies.append((time.perf_counter() - start) * 1000)
-            assert result.stdout == EXPECTED, result
+            assert result.stdout == expected, result
     return latencies
 
 
-async def throughput(sb: Sandbox, seconds: float, concurrency: int) -> tuple[float, int]:
+async def throughput(
+    sb: Sandbox, seconds: float, concurrency: int, code: str = SNIPPET, expected: str = EXPECTED
+) -> tuple[float, int]:
     done = 0
     deadline = time.perf_counter() + seconds
 
     async def worker() -> None:
         nonlocal done
         while time.perf_counter() < deadline:
-            result = await sb.run(SNIPPET, timeout=10)
-            assert result.stdout == EXPECTED, result
+            result = await sb.run(code, timeout=10)
+            assert result.stdout == expected, result
             done += 1
 
     start = time.perf_counter()
@@ -163,16 +197,20 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
 
+    check_not_prewarmed()
     load_before = os.getloadavg()[0]
     inside: list[float] = []
     async with Sandbox(max_inflight=args.concurrency) as sb:
         await sandbox_latencies(sb, 20, args.gap)  # warm the client and the pool
         lat = await sandbox_latencies(sb, args.runs, args.gap, inside)
         cpu50, wall50, preempted = await in_child_costs(sb, 50, args.gap)
+        varied = await sandbox_latencies(sb, args.runs // 2, args.gap, varied=True)
         in_session = await session_latencies(sb, args.runs // 2)
         await asyncio.sleep(1)
         back_to_back = await sandbox_latencies(sb, args.runs // 2, 0.005)
         rate, count = await throughput(sb, args.seconds, args.concurrency)
+        trivial = await sandbox_latencies(sb, args.runs // 2, args.gap, trivial=True)
+        trivial_rate, _ = await throughput(sb, args.seconds, args.concurrency, *TRIVIAL)
     bound = ceiling(args.seconds)
     fresh = fresh_latencies(args.fresh_runs)
 
@@ -190,15 +228,21 @@ async def main() -> None:
     )
     child = f"p50 CPU {cpu50:6.2f} ms, p50 wall {wall50:6.2f} ms, {preempted:.1f} preemptions/run"
     print(f"  inside the child: {child}")
+    v50, v95 = percentile(varied, 50), percentile(varied, 95)
+    print(f"  other roots     : p50 {v50:7.2f} ms   p95 {v95:7.2f} ms   (new coefficients every run)")
     b50, b95 = percentile(back_to_back, 50), percentile(back_to_back, 95)
     print(f"  back to back    : p50 {b50:7.2f} ms   p95 {b95:7.2f} ms   (5 ms between runs)")
     s50, s95 = percentile(in_session, 50), percentile(in_session, 95)
-    print(f"  in a session    : p50 {s50:7.2f} ms   p95 {s95:7.2f} ms   (a later block of one session)")
+    session = "later blocks of one session, new coefficients"
+    print(f"  in a session    : p50 {s50:7.2f} ms   p95 {s95:7.2f} ms   ({session})")
     print(f"fresh python -c   : p50 {f50:7.2f} ms   p95 {f95:7.2f} ms   (n={len(fresh)})")
     print(f"speed-up (p50)    : {f50 / p50:6.1f}x")
     busy = f"{count} runs, {args.concurrency} in flight, {args.seconds:g} s"
     print(f"throughput        : {rate:7.1f} exec/s  ({busy})")
     print(f"  ceiling         : {bound:7.1f} exec/s  (bare fork + snippet + reap, one loop per core)")
+    t50, t95 = percentile(trivial, 50), percentile(trivial, 95)
+    print(f"trivial run       : p50 {t50:7.2f} ms   p95 {t95:7.2f} ms   ({TRIVIAL[0]}, {gap})")
+    print(f"  throughput      : {trivial_rate:7.1f} exec/s  ({args.concurrency} in flight)")
     load_after = os.getloadavg()[0]
     print(f"load average      : {load_before:.1f} before, {load_after:.1f} after ({os.cpu_count()} cores)")
     targets = [

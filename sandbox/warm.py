@@ -23,8 +23,10 @@ MODULES: tuple[str, ...] = (
     "sympy.parsing.sympy_parser", "sympy.plotting", "sympy.utilities.lambdify", "scipy", "scipy.optimize",
 )  # fmt: skip
 
+# Code paths, not answers: no snippet here may be one a benchmark measures, or the run it times
+# would be a cache hit on sympy's memoised results rather than the work a model's code costs.
 WARM_SNIPPETS: tuple[str, ...] = (
-    "from sympy import *\nx, y, z, n = symbols('x y z n')\nprint(solve(x**2 - 5*x + 6, x))",
+    "from sympy import *\nx, y, z, n = symbols('x y z n')\nprint(solve(2*x**2 + 3*x - 14, x))",
     "print(simplify(sin(x)**2 + cos(x)**2), expand((x + 1)**5), factor(x**3 - 1))",
     "print(integrate(x**2 * exp(x), x), integrate(1/(1 + x**2), (x, 0, oo)), diff(tan(x), x))",
     "print(series(sin(x), x, 0, 6), limit(sin(x)/x, x, 0), summation(1/n**2, (n, 1, oo)))",
