@@ -69,6 +69,7 @@ class Sandbox:
         self._proc: asyncio.subprocess.Process | None = None
         self._tmpdir: str | None = None
         self._restart_lock = asyncio.Lock()
+        self._closed = False  # after close(), a run fails instead of starting a server nobody stops
 
     async def __aenter__(self) -> Sandbox:
         await self.start()
@@ -82,6 +83,7 @@ class Sandbox:
         return self._proc.pid if self._proc is not None else None
 
     async def start(self) -> None:
+        self._closed = False
         try:
             if self.owns_server:
                 await self._start_server()
@@ -92,6 +94,7 @@ class Sandbox:
             raise
 
     async def close(self) -> None:
+        self._closed = True
         while self._idle:
             self._idle.pop()[1].close()
         proc, self._proc = self._proc, None
@@ -146,13 +149,20 @@ class Sandbox:
 
     async def _ensure_server(self) -> None:
         """Restart a server this client started if it has died."""
+        if self._closed:
+            raise SandboxUnavailable("this Sandbox is closed; start() it again to run code")
         if not self.owns_server:
             return
         async with self._restart_lock:
+            if self._closed:  # closed while this task waited for the lock
+                raise SandboxUnavailable("this Sandbox is closed; start() it again to run code")
             if self._proc is None or self._proc.returncode is not None:
                 if self._proc is not None:
                     self.restarts += 1  # the new server removes what the dead one left in /tmp
                 await self._start_server()
+                if self._closed:  # close() ran while it started: stop it too
+                    await self.close()
+                    raise SandboxUnavailable("this Sandbox is closed; start() it again to run code")
 
     def _server_dead(self) -> bool:
         return self.owns_server and (self._proc is None or self._proc.returncode is not None)
@@ -209,7 +219,7 @@ class Sandbox:
         return None
 
     def _keep(self, conn: _Connection) -> None:
-        if len(self._idle) < self._max_inflight and not self._server_dead():
+        if len(self._idle) < self._max_inflight and not self._server_dead() and not self._closed:
             self._idle.append(conn)
         else:
             conn[1].close()

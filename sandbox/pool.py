@@ -336,8 +336,10 @@ class Pool:
         while self._idle:
             self.live.add(self._idle.popleft())
         await asyncio.gather(*(self.destroy(c) for c in list(self.live)), return_exceptions=True)
-        for task in list(self._tasks):
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)  # none left pending when the loop ends
 
     def _track(self, coro) -> None:
         task = asyncio.get_running_loop().create_task(coro)

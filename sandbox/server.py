@@ -209,6 +209,10 @@ class SandboxServer:
                 await write_frame(writer, reply)
         except ConnectionError:
             return
+        except asyncio.CancelledError:
+            # Shutdown. Ending as cancelled would make asyncio (3.11) log a traceback per connection
+            # from the callback start_unix_server adds to handler tasks; the cleanup below still runs.
+            return
         finally:
             if watchdog is not None:
                 watchdog.cancel()
@@ -369,7 +373,10 @@ async def _serve(options: ServerOptions, host: Host, zygote: ZygoteClient) -> in
         print(host.report.refusal(), file=sys.stderr)
         await server.close()
         return 3
-    _announce({"ready": True, "socket": options.socket_path, "pid": os.getpid(), "report": report})
+    if not _announce({"ready": True, "socket": options.socket_path, "pid": os.getpid(), "report": report}):
+        print("sandbox server: the process that started it is gone; stopping", file=sys.stderr)
+        await server.close()
+        return 1
     await server.serve_until_stopped()
     return 0
 
@@ -379,9 +386,15 @@ def _make_socket_dir(socket_path: str) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(socket_path)), mode=0o700, exist_ok=True)
 
 
-def _announce(message: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(message) + "\n")
-    sys.stdout.flush()
+def _announce(message: dict[str, Any]) -> bool:
+    """Write the one JSON line the starting process waits for; False if nobody reads it any more."""
+    try:
+        sys.stdout.write(json.dumps(message) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:  # the process that started us is gone: nobody will connect
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaces the dead pipe for the interpreter's exit
+        return False
+    return True
 
 
 def _project_root() -> str:

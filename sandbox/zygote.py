@@ -230,9 +230,13 @@ class ZygoteClient:
             return
         uid = message.get("spawned", message.get("failed"))
         pending = self._pending.pop(uid, None)
-        if "failed" in message or len(fds) != 3 or pending is None:
+        if "failed" in message or len(fds) != 3 or pending is None or pending.done():
             for fd in fds:
                 os.close(fd)
+            if "pid" in message and (pending is None or pending.done()):
+                # Nobody waits for this child any more (its request was cancelled): end it now.
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(message["pid"], signal.SIGKILL)
             if pending is not None and not pending.done():
                 pending.set_exception(OSError(f"zygote could not fork: {message.get('error', message)}"))
             return

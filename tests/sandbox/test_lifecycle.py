@@ -50,6 +50,67 @@ async def test_connection_kept_from_a_dead_server_is_not_used(secret_in_environm
         assert sb.server_pid != old_pid and sb.restarts == 1, (old_pid, sb.server_pid, sb.restarts)
 
 
+async def test_a_closed_sandbox_refuses_runs_instead_of_starting_a_server(secret_in_environment) -> None:
+    sb = Sandbox(pool_size=1)
+    await sb.start()
+    assert (await sb.run("print(1)")).stdout == "1\n"
+    await sb.close()
+    before = _servers_started_by_us()
+    with pytest.raises(SandboxUnavailable, match="closed"):
+        await sb.run("print(2)")
+    assert sb.server_pid is None and _servers_started_by_us() == before
+    await sb.start()  # reopening is allowed
+    try:
+        assert (await sb.run("print(3)")).stdout == "3\n"
+    finally:
+        await sb.close()
+
+
+def _servers_started_by_us() -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        ours = b"--parent-pid" in args and args[args.index(b"--parent-pid") + 1] == str(os.getpid()).encode()
+        if b"serve" in args and ours:
+            found.add(int(entry.name))
+    return found
+
+
+# A caller that gives up with runs in flight: its abandoned runs must end with a clear error, and
+# neither the client nor the server it started may print a traceback on the way out.
+ABANDON = """
+import asyncio, json, sys
+sys.path.insert(0, sys.argv[1])
+from sandbox import Sandbox
+
+async def main():
+    tasks = []
+    try:
+        async with Sandbox(max_inflight=4, pool_size=2) as sb:
+            code = "import time; time.sleep(0.5); print(1)"
+            tasks = [asyncio.create_task(sb.run(code, timeout=5)) for _ in range(12)]
+            await asyncio.sleep(0.3)
+            raise RuntimeError("caller gives up")
+    except RuntimeError:
+        pass
+    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    print(json.dumps(sorted({type(o).__name__ for o in outcomes})))
+
+asyncio.run(main())
+"""
+
+
+async def test_a_caller_giving_up_mid_run_leaves_no_tracebacks() -> None:
+    argv = [sys.executable, "-c", ABANDON, str(PROJECT_ROOT)]
+    done = await asyncio.to_thread(subprocess.run, argv, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert set(json.loads(done.stdout)) <= {"SandboxUnavailable", "RunResult"}, done.stdout
+    assert "Traceback" not in done.stderr and "Task was destroyed" not in done.stderr, done.stderr
+
+
 def _state(pid: int) -> str | None:
     try:
         with open(f"/proc/{pid}/stat") as f:
