@@ -296,8 +296,23 @@ def has_capabilities(*caps: int) -> bool:
     return all(effective >> cap & 1 for cap in caps)
 
 
+class _CapHeader(ctypes.Structure):
+    _fields_ = (("version", ctypes.c_uint32), ("pid", ctypes.c_int))
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = tuple((name, ctypes.c_uint32) for name in ("effective", "permitted", "inheritable"))
+
+
+_CAPABILITY_VERSION_3 = 0x20080522
+
+
 def _effective_caps() -> int:
-    return capability_sets().get("CapEff", -1)
+    """This thread's effective set, from capget (kill_uid asks on every run: no /proc parsing)."""
+    header, data = _CapHeader(_CAPABILITY_VERSION_3, 0), (_CapData * 2)()
+    if _libc.capget(ctypes.byref(header), data) != 0:
+        return -1  # unknown: callers treat it as "holds capabilities"
+    return data[0].effective | data[1].effective << 32
 
 
 def capability_sets() -> dict[str, int]:
