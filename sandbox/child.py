@@ -83,7 +83,7 @@ def child_main(
         write_frame_fd(CTRL_FD, {"ready": True, "layers": layers})
         if warm:
             _prefault()
-        _serve(plan)
+        _serve(plan, streams)
         code = 0
     except BaseException as exc:  # anything escaping here must still end in os._exit
         try:
@@ -188,7 +188,7 @@ def _stream(fd: int) -> io.TextIOWrapper:
     return io.TextIOWrapper(raw, encoding="utf-8", errors="backslashreplace", line_buffering=True)
 
 
-def _serve(plan: ChildPlan) -> None:
+def _serve(plan: ChildPlan, streams: StandardStreams) -> None:
     """Run blocks until told the last one has run (``keep`` false: a one-shot) or the channel closes."""
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
     cell = 0
@@ -201,7 +201,7 @@ def _serve(plan: ChildPlan) -> None:
         name = "<cell>" if cell == 1 else f"<cell-{cell}>"
         keep = bool(request.get("keep"))
         _set_cpu_budget(plan.limits.cpu_seconds, last=not keep)
-        reply = execute(str(request.get("code", "")), namespace, name, plan.scrubber)
+        reply = execute(str(request.get("code", "")), namespace, name, plan.scrubber, streams[1:])
         write_frame_fd(CTRL_FD, reply)
         if not keep:
             return
@@ -236,8 +236,16 @@ def _set_cpu_budget(seconds: int, *, last: bool) -> None:
         pass
 
 
-def execute(code: str, namespace: dict[str, Any], name: str, scrubber: PathScrubber) -> dict[str, Any]:
-    """Run one block in ``namespace``; stdout only, like the ToRA and Qwen2.5-Math executors."""
+def execute(
+    code: str,
+    namespace: dict[str, Any],
+    name: str,
+    scrubber: PathScrubber,
+    streams: tuple[io.TextIOWrapper, ...] = (),
+) -> dict[str, Any]:
+    """Run one block in ``namespace``; stdout only, like the ToRA and Qwen2.5-Math executors.
+
+    ``streams``: this child's own stdout and stderr, flushed even if the code replaced ``sys.stdout``."""
     for fd in (1, 2):
         reset_stream(fd)
     start = time.perf_counter()
@@ -257,10 +265,10 @@ def execute(code: str, namespace: dict[str, Any], name: str, scrubber: PathScrub
     finally:
         _restore_builtins()
     duration_ms = (time.perf_counter() - start) * 1000
-    for stream in (sys.stdout, sys.stderr):
+    for stream in (sys.stdout, sys.stderr, *streams):
         try:
-            stream.flush()
-        except (OSError, ValueError):
+            stream.flush()  # whatever the code left there: None, a closed file, an object of its own
+        except BaseException:  # its output is lost, as in Python; the result is not
             pass
     return {"status": status, "error": error, "duration_ms": duration_ms}
 

@@ -30,6 +30,21 @@ async def test_expressions_are_not_echoed(sandbox: Sandbox) -> None:
     assert (await sandbox.run("1 + 1\nx = 3\nx")).stdout == ""
 
 
+@pytest.mark.parametrize(
+    "replacement",
+    ["None", "open('/dev/null', 'w')", "type('Broken', (), {'write': len, 'flush': lambda self: 1 / 0})()"],
+)
+async def test_code_that_replaces_sys_stdout_still_gets_a_result(sandbox: Sandbox, replacement: str) -> None:
+    # The unfinished line printed before the swap is still delivered; the child's own report is unharmed.
+    code = f"import sys\nprint('kept', end='')\nsys.stdout = {replacement}\nprint('lost')\nsys.stderr = None"
+    result = await sandbox.run(code)
+    assert (result.status, result.stdout, result.error) == ("ok", "kept", ""), result
+    async with sandbox.session() as session:  # in a session the next block still runs and reports
+        await session.run(code)
+        after = await session.run("sys.stdout = sys.__stdout__\nprint(6 * 7)")
+        assert after.status == "ok", after
+
+
 async def test_error_keeps_stdout_and_gives_a_full_traceback(sandbox: Sandbox) -> None:
     code = "print('before')\ndef f(xs):\n    return xs[5]\nf([1, 2])"
     result = await sandbox.run(code)
