@@ -179,8 +179,21 @@ class Child:
             self.reniced = False
 
     def kill(self) -> None:
+        self._signal(signal.SIGKILL)
+
+    def pause(self) -> None:
+        """Stop every thread of a session's child between blocks: code it left running (a busy
+        thread, a timer) gets no CPU while the model writes the next block. SIGKILL still works."""
+        if not self.exited.done():  # a reaped child's pid may belong to someone else by now
+            self._signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if not self.exited.done():
+            self._signal(signal.SIGCONT)
+
+    def _signal(self, sig: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(self.pid, signal.SIGKILL)
+            os.kill(self.pid, sig)
 
     def close_channels(self) -> None:
         self.closed = True

@@ -294,15 +294,19 @@ class SandboxServer:
             if session.dead_reason:
                 return RunResult("killed", error=f"SessionDead: {session.dead_reason}; open a new session")
             remaining = session.deadline - time.monotonic()
-            with self.pool.running():
-                result = await session.child.run(
-                    code,
-                    max(0.001, min(timeout, remaining)),
-                    self._keep_bytes,
-                    self.limits.file_size_mb * MiB,
-                    keep=True,
-                    cpu_seconds=self.limits.cpu_seconds,
-                )
+            session.child.resume()
+            try:
+                with self.pool.running():
+                    result = await session.child.run(
+                        code,
+                        max(0.001, min(timeout, remaining)),
+                        self._keep_bytes,
+                        self.limits.file_size_mb * MiB,
+                        keep=True,
+                        cpu_seconds=self.limits.cpu_seconds,
+                    )
+            finally:
+                session.child.pause()
             session.last_used = time.monotonic()
             if session.child.exited.done():
                 session.dead_reason = f"its process ended ({session.child.dead_reason or result.status})"

@@ -89,3 +89,26 @@ async def test_closing_a_session_frees_its_process(sandbox: Sandbox) -> None:
         pid = int((await s.run("import os\nprint(os.getpid())")).stdout)
     await asyncio.sleep(0.3)
     assert not Path(f"/proc/{pid}").exists()  # noqa: ASYNC240 - killed and reaped, not even a zombie
+
+
+async def test_code_left_running_between_blocks_gets_no_cpu(sandbox: Sandbox) -> None:
+    # Busy threads that ignore SIGXCPU would otherwise burn the host's CPUs for as long as the
+    # session lives (its idle deadline is minutes) while the model writes the next block.
+    burn = (
+        "import signal, threading, time\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)\n"
+        "ticks = [0]\n"
+        "def burn():\n    while True:\n        ticks[0] += 1\n"
+        "for _ in range(2):\n    threading.Thread(target=burn, daemon=True).start()\n"
+        "time.sleep(0.05)\nprint('started')"
+    )
+    usage = "import resource\nr = resource.getrusage(resource.RUSAGE_SELF)\nprint(r.ru_utime + r.ru_stime)"
+    async with sandbox.session() as s:
+        assert (await s.run(burn)).stdout == "started\n"
+        before = float((await s.run(usage)).stdout)
+        await asyncio.sleep(1.5)
+        after = float((await s.run(usage)).stdout)
+        # Only the two short blocks ran in between (a stopped child uses none).
+        assert after - before < 0.5, (before, after)
+        # The threads still exist and run again while a block does.
+        moving = await s.run("t0 = ticks[0]\ntime.sleep(0.1)\nprint(ticks[0] > t0)")
+        assert moving.stdout == "True\n", moving
