@@ -2,16 +2,18 @@
 
 The rules, in the order they are tried (see `numbers`, `normalize`, `extract` for the details):
 1. extraction: last ``\\boxed{}``, answer markers, bare answer, last expression; nothing -> ``no_answer``;
-2. normalization: Unicode math rewritten as LaTeX (``√2``, ``x²``, ``1½``, ``∞``, ``≤``; see `unicode_math`),
-   then spacing, thousands separators, currency, degrees and documented units removed;
+2. normalization: Unicode math rewritten as LaTeX (``√2``, ``x²``, ``x₁``, ``1½``, ``∞``, ``≤``; see
+   `unicode_math`), ``oo`` and ``\\varnothing`` as ``\\infty`` and ``\\emptyset``, ``2 1/2`` as 5/2, then
+   spacing, thousands separators, currency, degrees and documented units removed;
 3. identical strings -> ``equal_string``;
 4. multiple choice: a reference letter A-E (bare, in parentheses or ``\\text{}``) is compared as a letter;
 5. text answers (names, words): compared ignoring case, spacing and ``\\text{}``;
 6. plain numbers: exact for integers and fractions, decimals by the digits written, percent as a value (or
-   with the sign dropped like a unit, never a bare x100);
+   with the sign dropped like a unit, never a bare x100), e-notation as the number written out (``1e6``);
 7. everything else goes to math-verify (sets, intervals, tuples, matrices, equations, expressions), with exact
-   comparison of closed-form numbers, and infinities by identity (``+\\infty`` is ``\\infty``, ``-\\infty``
-   is not).
+   comparison of closed-form numbers, infinities by identity (``+\\infty`` is ``\\infty``, ``-\\infty``
+   is not), inequalities (joined by or / and) as the intervals they describe, and vectors as tuples (see
+   `symbolic`).
 `strict=True` also rejects answers not in simplest form (``2/4``, ``\\sqrt{8}``): ``not_simplified``.
 """
 
@@ -26,7 +28,13 @@ import sympy
 
 from app.grading.extract import extract_answer
 from app.grading.normalize import normalize, unwrap_text
-from app.grading.numbers import PlainNumber, numbers_equal, parse_plain_number, without_percent
+from app.grading.numbers import (
+    PlainNumber,
+    expand_scientific,
+    numbers_equal,
+    parse_plain_number,
+    without_percent,
+)
 from app.grading.symbolic import exact_number, parse_math, symbolic_equal
 from app.grading.verdict import Verdict
 
@@ -85,7 +93,8 @@ def _compare(ref: str, ans: str) -> tuple[str, str]:
     ref_number, ans_number = parse_plain_number(ref), parse_plain_number(ans)
     if ref_number is not None and ans_number is not None:
         return _compare_numbers(ref_number, ans_number)
-    return _compare_symbolic(ref, ans, ans_number)
+    # math-verify would read 1e6 as 1·e·6: it gets e-notation written out, as the plain numbers were read.
+    return _compare_symbolic(expand_scientific(ref), expand_scientific(ans), ans_number)
 
 
 def _compare_choice(ref: str, ans: str) -> tuple[str, str]:

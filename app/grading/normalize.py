@@ -1,8 +1,14 @@
 """String-level clean-up of an extracted answer before it is classified and parsed.
 
-First, Unicode math a student typed (``√2``, ``x²``, ``10⁻³``, ``1½``, ``∞``, ``≤``, ``3·4``) is rewritten
-as LaTeX by `app.grading.unicode_math` (its module doc lists the rules). Then removed (documented homework
-rules):
+First, Unicode math a student typed (``√2``, ``x²``, ``x₁``, ``10⁻³``, ``1½``, ``∞``, ``≤``, ``3·4``) is
+rewritten as LaTeX by `app.grading.unicode_math` (its module doc lists the rules). Then rewritten:
+- other spellings of the same symbol: ``oo``/``-oo`` (sympy's infinity, in model output) -> ``\\infty``
+  when it is a whole token (``(0, oo)``; not in ``foo``, ``book``, ``zoo``); ``\\varnothing`` and ``\\{\\}``
+  -> ``\\emptyset``;
+- a plain-text mixed number (an integer, one space, a proper fraction) that is the whole answer or a whole
+  comma-separated item: ``2 1/2`` -> ``\\frac{5}{2}``, ``-2 1/2`` -> ``-\\frac{5}{2}`` (``2 3/2``, ``x 1/2``
+  and ``2 1/2x`` stay as written), like ``2\\frac{1}{2}`` and ``2½``.
+Then removed (documented homework rules):
 - spacing commands (``\\!``, ``\\,``, ``\\;``, ``\\:``, ``\\ ``, ``~``), ``\\left``/``\\right``,
   ``\\displaystyle``;
 - thousands separators: ``{,}`` and ``,\\!`` always; a plain ``12,345`` only when the whole answer is that one
@@ -44,6 +50,11 @@ UNITS: tuple[str, ...] = (
 _SPACING = re.compile(
     r"(?<!\\)\\[!,;:> ]|~|\\quad|\\qquad|\\displaystyle|\\left(?=[^a-zA-Z])|\\right(?=[^a-zA-Z])"
 )
+# Whole tokens only: "foo", "book" and sympy's complex infinity "zoo" keep their letters.
+_SYMPY_INFINITY = re.compile(r"(?<![A-Za-z0-9_\\])oo(?![A-Za-z0-9_])")
+_EMPTY_SET = re.compile(r"\\varnothing(?![A-Za-z])|\\\{\s*\\\}")
+# An integer, one space, a fraction, between the answer's ends or commas (the item is nothing else).
+_MIXED_NUMBER = re.compile(r"(?<![^,])(\s*)(-?)(\d+) (\d+)/(\d+)(\s*)(?![^,])")
 _TEXT_WRAP = re.compile(r"\\(?:text|textbf|textit|textrm|mbox|mathrm|mathbf|operatorname)\s*\{([^{}]*)\}")
 _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ|°|\\degree")
 _CURRENCY = re.compile(r"\\\$|(?<!\\)\$|€|£|¥|\\euro")
@@ -72,6 +83,7 @@ def normalize(answer: str) -> str:
     """The answer as LaTeX, with spacing, separators, currency, degrees and units removed (see module doc)."""
     s = unicode_to_latex(answer.strip())
     s = _SPACING.sub(lambda m: " " if m.group(0) in ("\\ ", "~", "\\quad", "\\qquad") else "", s)
+    s = _EMPTY_SET.sub(r"\\emptyset", _SYMPY_INFINITY.sub(r"\\infty", s))
     s = _LATEX_THOUSANDS.sub("", s)
     s = _DEGREES.sub("", s)
     s = _CURRENCY.sub("", s)
@@ -83,4 +95,13 @@ def normalize(answer: str) -> str:
     if _PLAIN_THOUSANDS.match(s.replace(" ", "")):
         s = s.replace(",", "").replace(" ", "")
     s = re.sub(r"\s+", " ", s)
-    return s.strip().rstrip(".").strip()
+    s = s.strip().rstrip(".").strip()
+    return _MIXED_NUMBER.sub(_mixed_number, s)
+
+
+def _mixed_number(match: re.Match[str]) -> str:
+    """``2 1/2`` as ``\\frac{5}{2}``; an improper fraction (``2 3/2``) is no mixed number and stays."""
+    lead, sign, whole, num, den, trail = match.groups()
+    if not int(num) < int(den):
+        return match[0]
+    return rf"{lead}{sign}\frac{{{int(whole) * int(den) + int(num)}}}{{{den}}}{trail}"

@@ -9,6 +9,11 @@ Rule for decimals (the "digits the student wrote" rule):
   ``0.3333`` and ``0.33333`` are 1/3, ``0.33`` and ``0.333`` are not;
 - a decimal *reference* is the key's own rounding: an answer with more places (or an exact value) is accepted
   when it rounds to the reference at the reference's number of places (key ``0.33``, answer ``1/3``).
+Scientific e-notation, when it is the whole answer, is the number written out: ``1e6`` is 1000000, ``1E6``
+too, ``2.5e-3`` is the decimal 0.0025 (its places and significant digits are those of the written-out form).
+A lowercase ``e`` with a signed exponent after an integer other than 1 is Euler's number (``2e-1`` is
+2e - 1, ``e-1`` and ``3e`` are never numbers); a decimal mantissa (``2.5e-3``), a mantissa of 1 (``1e-6``)
+or a zero-padded exponent (``2e-05``, as Python prints) make it e-notation.
 Percent: ``5\\%`` is the value 1/20, so it equals 0.05. The sign may also be dropped like a unit: ``5\\%``
 and a bare 5 are equal (a key of 20 for "what percentage ..." accepts ``20\\%``). Two bare numbers are never
 scaled: 5 is not 0.05 and not 500.
@@ -18,16 +23,24 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from fractions import Fraction
 from math import gcd
 
-__all__ = ["MIN_SIGNIFICANT_DIGITS", "PlainNumber", "numbers_equal", "parse_plain_number", "without_percent"]
+__all__ = [
+    "MIN_SIGNIFICANT_DIGITS", "PlainNumber", "expand_scientific", "numbers_equal", "parse_plain_number",
+    "without_percent",
+]  # fmt: skip
 
 MIN_SIGNIFICANT_DIGITS = 4
 
 _INT = r"\d+"
 _DECIMAL = r"(?:\d+\.\d*|\.\d+)"
 _NUMBER = re.compile(rf"^(?P<sign>[+-]?)\s*(?P<body>{_DECIMAL}|{_INT})\s*(?P<pct>\\?%)?$")
+# At most 3 exponent digits: 1e999999999 written out would be a gigabyte of zeros.
+_SCIENTIFIC = re.compile(
+    rf"^(?P<sign>[+-]?)\s*(?P<mantissa>{_DECIMAL}|{_INT})(?P<e>[eE])(?P<exp>(?P<expsign>[+-]?)(?P<pad>0?)\d{{1,3}})$"
+)
 _SLASH = re.compile(rf"^(?P<sign>[+-]?)\s*(?P<num>{_INT})\s*/\s*(?P<den>{_INT})\s*(?P<pct>\\?%)?$")
 _FRAC = re.compile(
     r"^(?P<sign>[+-]?)\s*\\[dt]?frac\s*(?:\{\s*(?P<nsign>-?)\s*(?P<num>\d+)\s*\}|(?P<num1>\d))"
@@ -52,8 +65,9 @@ class PlainNumber:
 
 
 def parse_plain_number(s: str) -> PlainNumber | None:
-    """Parse ``-12``, ``0.50``, ``3/4``, ``\\frac{3}{4}``, ``\\frac34``, ``5\\%``; None for anything else."""
-    s = s.strip()
+    """Parse ``-12``, ``0.50``, ``3/4``, ``\\frac{3}{4}``, ``\\frac34``, ``5\\%``, ``1e6``; None for anything
+    else."""
+    s = expand_scientific(s.strip())
     if m := _NUMBER.match(s):
         return _from_literal(m["sign"], m["body"], bool(m["pct"]), s)
     if m := _SLASH.match(s):
@@ -64,6 +78,23 @@ def parse_plain_number(s: str) -> PlainNumber | None:
         den = int(m["den"] if m["den"] is not None else m["den1"])
         return _from_fraction(sign, num, den, bool(m["pct"]), s)
     return None
+
+
+def expand_scientific(s: str) -> str:
+    """`s` written out when it is one number in e-notation (``2.5e-3`` -> ``0.0025``), else `s` unchanged.
+
+    math-verify reads ``1e6`` as the product 1·e·6, so the checker hands it the written-out form too.
+    """
+    m = _SCIENTIFIC.match(s.strip())
+    if m is None or _euler(m):
+        return s
+    return m["sign"] + format(Decimal(m["mantissa"] + "e" + m["exp"]), "f")
+
+
+def _euler(m: re.Match[str]) -> bool:
+    """``2e-1`` is 2e - 1: a lowercase e and a signed exponent after an integer mantissa other than 1."""
+    integer_mantissa = "." not in m["mantissa"] and m["mantissa"].lstrip("0") != "1"
+    return m["e"] == "e" and bool(m["expsign"]) and integer_mantissa and not m["pad"]
 
 
 def _from_literal(sign: str, body: str, percent: bool, text: str) -> PlainNumber:

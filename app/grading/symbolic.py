@@ -7,6 +7,13 @@ Our corrections around it:
 - single-letter units are never stripped (we strip our own documented list in `normalize`);
 - the symbol ``i`` is the imaginary unit on both sides (``e^{i\\pi} = -1``);
 - exact numbers are compared exactly, never with float tolerance (``1/2^99 != 1/2^98``);
+- inequalities joined by "or" (``or``, ``\\text{or}``, ``\\lor``, ``\\vee``) are their disjunction and by
+  "and" (``and``, ``\\text{and}``, ``\\land``, ``\\wedge``) their conjunction (math-verify reads both as
+  the list {x<-2, x>2}); an inequality, such a combination or ``-2<x<2``, in one variable, is the set of reals
+  it describes when the other side is an interval or union (either side may be the key), or another such
+  combination in the same variable: ``x<-2 or x>2`` is ``(-\\infty,-2)\\cup(2,\\infty)``;
+- a vector (a matrix with one row or one column) and a tuple are compared entry by entry, in order:
+  ``\\begin{pmatrix}1\\\\2\\end{pmatrix}`` is ``(1,2)`` (which math-verify reads as an open interval);
 - infinite values compare by identity once evaluated: ``oo`` equals ``oo`` (``\\infty``, ``+\\infty``),
   ``-oo`` equals ``-oo``, complex infinity ``zoo`` (``1/0``) equals ``zoo``; none of them equals another or a
   finite number, and an indeterminate form (``\\infty - \\infty``, nan) equals nothing (``oo - oo`` is nan,
@@ -17,10 +24,12 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 
 import sympy
 from math_verify import parse, verify
 from math_verify.parser import LatexExtractionConfig, NormalizationConfig
+from sympy.core.function import AppliedUndef
 
 __all__ = ["exact_number", "parse_math", "symbolic_equal"]
 
@@ -35,6 +44,13 @@ _CONFIG = [
         ),
     )
 ]
+# "or"/"and" as a word, a \text{} word or a logic symbol; group 1, 2 or 3 holds the connective.
+_CONNECTIVE = re.compile(
+    r"\\(?:text|textrm|textit|textbf|mbox|mathrm)\s*\{\s*(or|and)\s*\}"
+    r"|\\(lor|vee|land|wedge)(?![A-Za-z])"
+    r"|(?<![A-Za-z\\])(or|and)(?![A-Za-z])"
+)
+_DISJUNCTIONS = frozenset({"or", "lor", "vee"})
 _EXACT_PRECISION = 60
 _NOT_FINITE = (sympy.S.Infinity, sympy.S.NegativeInfinity, sympy.S.ComplexInfinity, sympy.S.NaN)
 
@@ -46,6 +62,9 @@ def parse_math(answer: str) -> sympy.Basic | sympy.MatrixBase | None:
     Cached: a homework job compares one key with many answers, and ANTLR parsing is most of a check's time.
     sympy objects are immutable, so sharing them is safe.
     """
+    combined = _combined_inequalities(answer)
+    if combined is not None:
+        return combined
     found = parse(f"${_brace_powers(answer)}$", _CONFIG, parsing_timeout=None)
     expr = next((x for x in found if not isinstance(x, str)), None)
     if expr is None:
@@ -57,6 +76,37 @@ def parse_math(answer: str) -> sympy.Basic | sympy.MatrixBase | None:
         if imaginary:
             expr = expr.subs(imaginary)
     return expr
+
+
+def _combined_inequalities(answer: str) -> sympy.Basic | None:
+    """``x<-2 or x>2`` as an Or, ``x>-2 and x<2`` as an And; None unless every part is an inequality.
+
+    Equations keep math-verify's reading (``x=1 or x=2`` is the roots 1, 2), and so does a mix of "or" and
+    "and", whose grouping we would have to guess.
+    """
+    cuts = [m for m in _CONNECTIVE.finditer(answer) if _depth(answer, m.start()) == 0]
+    if not cuts:
+        return None
+    disjunction = {(m[1] or m[2] or m[3]) in _DISJUNCTIONS for m in cuts}
+    if len(disjunction) > 1:
+        return None
+    bounds = [0, *(i for m in cuts for i in m.span()), len(answer)]
+    parts = [parse_math(answer[a:b].strip(" ,")) for a, b in zip(bounds[::2], bounds[1::2], strict=True)]
+    if not all(_is_inequality(part) for part in parts):
+        return None
+    return sympy.Or(*parts) if disjunction.pop() else sympy.And(*parts)
+
+
+def _depth(s: str, end: int) -> int:
+    """Brackets open before `end`, of any kind: an interval ``(0,1]`` opens and closes one."""
+    return sum(ch in "([{" for ch in s[:end]) - sum(ch in ")]}" for ch in s[:end])
+
+
+def _is_inequality(expr: object) -> bool:
+    """``<``, ``\\le``, ``>``, ``\\ge``, ``\\ne``, or an And / Or of them (``-2<x<2``); not an equation."""
+    if isinstance(expr, (sympy.And, sympy.Or)):
+        return all(_is_inequality(arg) for arg in expr.args)
+    return isinstance(expr, sympy.core.relational.Relational) and not isinstance(expr, sympy.Eq)
 
 
 def exact_number(expr: object) -> bool:
@@ -73,15 +123,96 @@ def symbolic_equal(reference: object, answer: object) -> bool:
     """Mathematical equivalence of two parsed answers (order: reference first)."""
     if exact_number(reference) and exact_number(answer):
         return _exact_equal(reference, answer)  # type: ignore[arg-type]
+    vectors = _vector_entries(reference, answer)
+    if vectors is not None:
+        ref_entries, ans_entries = vectors
+        return len(ref_entries) == len(ans_entries) and all(map(symbolic_equal, ref_entries, ans_entries))
     if _surely_different(reference, answer):
         return False
     if verify(reference, answer, numeric_precision=_EXACT_PRECISION, timeout_seconds=None):
         return True
-    # math-verify reads an inequality as the interval it describes only on the gold side, so a key in
-    # interval notation failed "x \le 2" while the reverse passed: the key's notation must not decide.
-    if {kind(reference), kind(answer)} == {"interval", "relation"}:
-        return bool(verify(answer, reference, numeric_precision=_EXACT_PRECISION, timeout_seconds=None))
+    joined = _join_list(reference, answer)
+    if joined is not None:
+        return symbolic_equal(*joined)
+    # math-verify reads an inequality as the interval it describes only on the gold side, and never an
+    # "or" of inequalities, so "x \le 2" failed a key in interval notation while the reverse passed: we read
+    # the inequalities as sets ourselves, so the key's notation does not decide.
+    sets = _solution_sets(reference, answer)
+    if sets is not None:
+        return bool(verify(*sets, numeric_precision=_EXACT_PRECISION, timeout_seconds=None))
     return False
+
+
+def _vector_entries(reference: object, answer: object) -> tuple[list, list] | None:
+    """The entries of a vector and a tuple, or None unless exactly one side is a one-row or one-column matrix
+    and the other a tuple; ``(1,2)`` counts as a tuple although math-verify reads it as an open interval."""
+    ref, ans = _entries(reference), _entries(answer)
+    if (
+        ref is None
+        or ans is None
+        or isinstance(reference, sympy.MatrixBase) == isinstance(answer, sympy.MatrixBase)
+    ):
+        return None
+    return ref, ans
+
+
+def _entries(expr: object) -> list | None:
+    if isinstance(expr, sympy.MatrixBase):
+        return list(expr) if 1 in expr.shape else None  # a 2x2 matrix is no vector, even beside a 4-tuple
+    if isinstance(expr, sympy.Tuple):
+        return list(expr.args)
+    if isinstance(expr, sympy.Interval) and expr.left_open and expr.right_open:
+        return [expr.start, expr.end]
+    return None
+
+
+def _join_list(reference: object, answer: object) -> tuple[object, object] | None:
+    """The pair with a comma list of inequalities joined by the other side's "or" / "and", or None.
+
+    ``x<-2, x>2`` says neither "or" nor "and", so beside ``x<-2 or x>2`` it is read as an "or" and beside
+    ``x>0 and y>0`` a list ``x>0, y>0`` as an "and" (math-verify read all three as lists, so they matched).
+    """
+    for combined, listed in ((reference, answer), (answer, reference)):
+        if (
+            isinstance(combined, (sympy.And, sympy.Or))
+            and _is_inequality(combined)
+            and isinstance(listed, sympy.FiniteSet)
+            and all(_is_inequality(item) for item in listed.args)
+        ):
+            joined = (sympy.Or if isinstance(combined, sympy.Or) else sympy.And)(*listed.args)
+            return (combined, joined) if combined is reference else (joined, combined)
+    return None
+
+
+def _solution_sets(reference: object, answer: object) -> tuple[sympy.Set, sympy.Set] | None:
+    """Both sides as sets of reals, when one is an inequality and the other an interval, or both are
+    inequalities in the same variable and one is an and/or combination; else None."""
+    kinds = {kind(reference), kind(answer)}
+    if kinds == {"relation"}:
+        combined = any(isinstance(e, (sympy.And, sympy.Or)) for e in (reference, answer))
+        if not combined or reference.free_symbols != answer.free_symbols:  # type: ignore[attr-defined]
+            return None  # plain relations keep math-verify's rules; x<2 is not y<2
+    elif kinds != {"interval", "relation"}:
+        return None
+    ref, ans = _as_set(reference), _as_set(answer)
+    return None if ref is None or ans is None else (ref, ans)
+
+
+def _as_set(expr: object) -> sympy.Set | None:
+    """An interval as it is, an inequality in one variable as the set of reals it describes, else None."""
+    if isinstance(expr, sympy.Set):
+        return expr
+    if not _is_inequality(expr):
+        return None
+    # "f(x) \le 2" states a range: the value f(x) is the variable (math-verify reads it so too).
+    values = {call: sympy.Symbol(str(call)) for call in expr.atoms(AppliedUndef)}  # type: ignore[attr-defined]
+    expr = expr.xreplace(values)  # type: ignore[attr-defined]
+    if len(expr.free_symbols) != 1:
+        return None
+    try:
+        return expr.as_set()  # type: ignore[attr-defined]
+    except (NotImplementedError, TypeError, ValueError, sympy.PolynomialError):  # beyond sympy's solver
+        return None
 
 
 def kind(expr: object) -> str:

@@ -2,9 +2,11 @@
 
 `normalize` applies this first, to the reference and the answer alike. Text that is all ASCII is unchanged.
 The rules, in the order they are applied:
-1. superscripts: a run of characters that Unicode decomposes as ``<super>`` (digits, ``⁺``, ``⁻``, ``⁽``,
-   ``⁾``, letters such as ``ⁿ``) is one exponent: ``x²`` -> ``x^{2}``, ``10⁻¹²`` -> ``10^{-12}``,
-   ``x⁻¹`` -> ``x^{-1}``. The ordinal indicators ``ª`` and ``º`` are no exponents and stay as they are;
+1. superscripts and subscripts: a run of characters that Unicode decomposes as ``<super>`` (digits, ``⁺``,
+   ``⁻``, ``⁽``, ``⁾``, letters such as ``ⁿ``) is one exponent: ``x²`` -> ``x^{2}``, ``10⁻¹²`` ->
+   ``10^{-12}``, ``x⁻¹`` -> ``x^{-1}``; a run decomposed as ``<sub>`` (``₀``-``₉``, ``₊``, ``₋``, ``₍``,
+   ``₎``, letters such as ``ₐ``, ``ₓ``, ``ᵢ``) is one subscript: ``x₁`` -> ``x_{1}``, ``aₙ₊₁`` ->
+   ``a_{n+1}``. The ordinal indicators ``ª`` and ``º`` are no exponents and stay as they are;
 2. vulgar fractions (Unicode ``<fraction>`` decomposition: ``½``, ``¾``, ``⅓``, ``⅒``, ...) ->
    ``\\frac{1}{2}``. Right after an integer, optionally a space apart, they make a mixed number, never a
    product: ``1½`` and ``1 ½`` -> ``\\frac{3}{2}``, ``-1½`` -> ``-\\frac{3}{2}`` (``2·½`` stays a product);
@@ -43,41 +45,51 @@ _NUMBER = re.compile(r"-?(?:\d+(?:\.\d+)?|\.\d+)")
 _LETTER = re.compile(r"-?(?:[^\W\d_]|∞)")
 _COMMAND = re.compile(r"\\[A-Za-z]+")
 _CLOSING = {"(": ")", "{": "}", "[": "]"}
+# The decomposition tag of a script character, and the LaTeX that introduces it.
+_SCRIPT_MARKERS = {"<super>": "^", "<sub>": "_"}
 
 
 def unicode_to_latex(text: str) -> str:
-    """`text` with Unicode superscripts, vulgar fractions, roots and symbols written as LaTeX (module doc)."""
+    """`text` with Unicode super/subscripts, vulgar fractions, roots and symbols as LaTeX (module doc)."""
     if text.isascii():
         return text
-    text = _superscripts(text)
+    text = _scripts(text)
     text = _MIXED.sub(_vulgar_fraction, text)
     text = _roots(text)
     return _SYMBOL.sub(_symbol, text)
 
 
 @functools.cache
-def _superscript(ch: str) -> str | None:
-    """The plain character a superscript stands for (``²`` -> ``2``, ``⁻`` -> ``-``), or None."""
-    if not unicodedata.decomposition(ch).startswith("<super>") or unicodedata.category(ch) == "Lo":
+def _script(ch: str) -> tuple[str, str] | None:
+    """(``^`` or ``_``, the plain character) of a superscript or subscript (``²`` -> ``("^", "2")``,
+    ``₋`` -> ``("_", "-")``), or None."""
+    marker = _SCRIPT_MARKERS.get(unicodedata.decomposition(ch).partition(" ")[0])
+    if marker is None or unicodedata.category(ch) == "Lo":
         return None  # category Lo: the ordinal indicators ª and º
     plain = unicodedata.normalize("NFKC", ch).replace(_MINUS, "-")
     if len(plain) == 1 and ((plain.isascii() and plain.isalnum()) or plain in "+-()"):
-        return plain
-    return None  # ™, ⁼ and the like are no exponents
+        return marker, plain
+    return None  # ™, ⁼, ₌, Greek subscripts and the like are no exponents or indices
 
 
-def _superscripts(text: str) -> str:
+def _scripts(text: str) -> str:
     out: list[str] = []
     run: list[str] = []
+    marker = ""
     for ch in text + "\n":  # the sentinel ends a final run
-        plain = _superscript(ch)
-        if plain is not None:
-            run.append(plain)
+        script = _script(ch)
+        if script is not None and (not run or script[0] == marker):
+            marker = script[0]
+            run.append(script[1])
             continue
         if run:
-            exponent = "{" + "".join(run) + "}"
-            out.append(exponent if out and out[-1].endswith("^") else "^" + exponent)
+            group = "{" + "".join(run) + "}"
+            # x^² was typed with its own caret: one marker, not two
+            out.append(group if out and out[-1].endswith(marker) else marker + group)
             run = []
+        if script is not None:  # x₁² : a subscript run right before an exponent run
+            marker, run = script[0], [script[1]]
+            continue
         out.append(ch)
     return "".join(out)[:-1]
 

@@ -22,6 +22,14 @@ from app.grading.unicode_math import unicode_to_latex
         ("x^²", "x^{2}"),
         ("90º", "90º"),  # ordinal indicators are no exponents
         ("5™", "5™"),
+        # subscripts: one run is one index, and a subscript run next to an exponent run stays apart
+        ("x₁", "x_{1}"),
+        ("x₁=2, x₂=3", "x_{1}=2, x_{2}=3"),
+        ("aₙ₊₁", "a_{n+1}"),
+        ("x₁²", "x_{1}^{2}"),
+        ("x_₁", "x_{1}"),
+        ("xᵢ", "x_{i}"),
+        ("x₌", "x₌"),  # a subscript sign that is no index
         # vulgar fractions and mixed numbers
         ("½", r"\frac{1}{2}"),
         ("⅒", r"\frac{1}{10}"),
