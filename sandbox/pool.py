@@ -329,9 +329,10 @@ class Pool:
                 confine.kill_uid(child.uid)
         except OSError as exc:  # never leak the uid: fall back to the process group below
             print(f"sandbox server: kill by uid {child.uid} failed: {exc}", file=sys.stderr)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(child.pid, signal.SIGKILL)
-        child.kill()
+        if not child.exited.done():  # once reaped, its pid (and group id) may be someone else's
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(child.pid, signal.SIGKILL)
+            child.kill()
         await child.exited
         child.close_channels()
         self.live.discard(child)
