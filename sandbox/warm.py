@@ -23,33 +23,59 @@ MODULES: tuple[str, ...] = (
     "sympy.parsing.sympy_parser", "sympy.plotting", "sympy.utilities.lambdify", "scipy", "scipy.optimize",
 )  # fmt: skip
 
-# Code paths, not answers: no snippet here may be one a benchmark measures, or the run it times
-# would be a cache hit on sympy's memoised results rather than the work a model's code costs.
-WARM_SNIPPETS: tuple[str, ...] = (
-    "from sympy import *\nx, y, z, n = symbols('x y z n')\nprint(solve(2*x**2 + 3*x - 14, x))",
-    "print(simplify(sin(x)**2 + cos(x)**2), expand((x + 1)**5), factor(x**3 - 1))",
-    "print(integrate(x**2 * exp(x), x), integrate(1/(1 + x**2), (x, 0, oo)), diff(tan(x), x))",
-    "print(series(sin(x), x, 0, 6), limit(sin(x)/x, x, 0), summation(1/n**2, (n, 1, oo)))",
-    "print(nsimplify(0.333333333), Rational(3, 7) + Rational(1, 3), sqrt(8), N(pi, 30), factorint(360))",
-    "M = Matrix([[1, 2], [3, 4]])\nprint(M.det(), M.inv(), Matrix([[2, 0], [0, 3]]).eigenvals())",
-    "print(solve([x + y - 3, x - y - 1], [x, y]), linsolve([x + y - 3, x - y - 1], x, y))\n"
-    "print(nsolve(x**3 - 2, 1))",
-    "print(binomial(10, 3), factorial(6), isprime(97), list(primerange(1, 20)), gcd(12, 18), lcm(4, 6))\n"
-    "print(divisors(36), mod_inverse(3, 7))",
-    "print(latex(x**2/3), str(Eq(x, 2)), srepr(x + 1), pretty(x**2), Poly(x**2 + 1, x).all_coeffs())",
-    "print(solveset(x**2 - 4, x, domain=S.Reals), reduce_inequalities([x**2 < 4], x), Abs(-3), floor(2.5))",
-    "f = Function('f')\nprint(rsolve(f(n + 1) - 2*f(n), f(n)), apart(1/(x*(x + 1))))\n"
-    "print(cancel((x**2 - 1)/(x - 1)))",
-    "print(trigsimp(sin(x)*cos(x)), expand_trig(sin(2*x)), log(8, 2), exp(I*pi), re(1 + 2*I))\n"
-    "print(Sum(n, (n, 1, 10)).doit(), diophantine(x**2 - 2*y**2 - 1))",
-    "import numpy as np\nprint(np.array([1, 2, 3]).sum(), np.linalg.solve([[2, 1], [1, 3]], [3, 5]))\n"
-    "print(np.roots([1, -5, 6]))",
+# Code paths, not answers. Each template runs for several rounds with new numbers ({a}, {b}, ... grow
+# with the round): repeating a call would only return sympy's memoised result, while new numbers run
+# its code again, leaving that path's caches and CPython's specialised bytecode warm in the zygote for
+# every child. Both shapes of the commonest call (a quadratic with rational roots, one with irrational
+# roots) are there because they take different paths. Measured in forked children: solving an unseen
+# quadratic took ~10.5 ms of CPU after one round of the single irrational-root snippet, ~7 ms after
+# this. No round may compute a snippet that a benchmark times: that run would be a cache hit, not the
+# work a model's code costs (benchmarks/sandbox_latency.py checks).
+WARM_TEMPLATES: tuple[str, ...] = (
+    "from sympy import *\nx, y, z, n = symbols('x y z n')\n"
+    "print(solve(x**2 - 3*x - {p}, x), solve(2*x**2 + {a}*x - {b}, x))",  # rational roots, irrational
+    "print(simplify(sin({a}*x)**2 + cos({a}*x)**2), expand((x + {a})**5), factor(x**3 - {c}))",
+    "print(integrate(x**{a} * exp(x), x), integrate(1/({a} + x**2), (x, 0, oo)), diff(tan({a}*x), x))",
+    "print(series(sin({a}*x), x, 0, 6), limit(sin({a}*x)/x, x, 0), summation(1/n**{b}, (n, 1, oo)))",
+    "print(nsimplify(0.{a}{a}{a}{a}), Rational({a}, 7) + Rational(1, {b}), sqrt({c}))\n"
+    "print(N(pi, {d}), factorint({e}))",
+    "M = Matrix([[1, {a}], [{b}, 4]])\nprint(M.det(), M.inv(), Matrix([[{a}, 0], [0, {b}]]).eigenvals())",
+    "print(solve([x + y - {a}, x - y - {b}], [x, y]), linsolve([x + y - {a}, x - y - {b}], x, y))\n"
+    "print(nsolve(x**3 - {a}, 1))",
+    "print(binomial({e}, 3), factorial({a}), isprime({e}), list(primerange(1, {e})), gcd({e}, 18))\n"
+    "print(lcm({a}, 6), divisors({e}), mod_inverse({a}, 101))",
+    "print(latex(x**{a}/3), str(Eq(x, {a})), srepr(x + {a}), pretty(x**{a}))\n"
+    "print(Poly(x**2 + {a}, x).all_coeffs())",
+    "print(solveset(x**2 - {c}, x, domain=S.Reals), reduce_inequalities([x**2 < {c}], x))\n"
+    "print(Abs(-{a}), floor({a}.5))",
+    "f = Function('f')\nprint(rsolve(f(n + 1) - {a}*f(n), f(n)), apart(1/(x*(x + {a}))))\n"
+    "print(cancel((x**2 - {c})/(x - {a})))",
+    "print(trigsimp(sin({a}*x)*cos({a}*x)), expand_trig(sin({a}*x)), log({c}, {a}))\n"
+    "print(exp(I*pi/{a}), re({a} + 2*I))\n"
+    "print(Sum(n**{a}, (n, 1, 10)).doit(), diophantine(x**2 - {f}*y**2 - 1))",
+    "import numpy as np\nprint(np.array([1, {a}, 3]).sum(), np.linalg.solve([[{a}, 1], [1, 3]], [3, 5]))\n"
+    "print(np.roots([1, -{a}, {b}]))",
     "import math, fractions, itertools\n"
-    "print(math.comb(5, 2), fractions.Fraction(1, 3), list(itertools.permutations([1, 2])))",
-)
+    "print(math.comb({e}, 2), fractions.Fraction(1, {a}), list(itertools.permutations(range({a}))))",
+)  # fmt: skip
+WARM_ROUNDS = 2
 
-# Compiled once; run by each idle child (see child._prefault), cheapest and most common first.
-PREFAULT_SNIPPETS = tuple(compile(s, "<prefault>", "exec") for s in WARM_SNIPPETS[:1])
+
+def warm_snippets(rounds: int = WARM_ROUNDS) -> list[str]:
+    """The templates filled in for each round, round by round."""
+    snippets = []
+    for k in range(rounds):
+        a, b = k + 2, k + 3
+        values = {"a": a, "b": b, "c": a * a, "d": 20 + k, "e": 30 + 7 * k, "f": (2, 3, 5, 6, 7)[k % 5]}
+        values["p"] = (k + 7) * (k + 4)  # x**2 - 3x - p has the roots k+7 and -(k+4)
+        snippets += [template.format(**values) for template in WARM_TEMPLATES]
+    return snippets
+
+
+# Compiled once; run by each idle child (see child._prefault): the most common call, in a form no
+# warm-up round used (so it runs sympy's code rather than returning a memoised result).
+_PREFAULT = WARM_TEMPLATES[0].format(a=3, b=4 * WARM_ROUNDS + 10, p=(WARM_ROUNDS + 9) * (WARM_ROUNDS + 6))
+PREFAULT_SNIPPETS = (compile(_PREFAULT, "<prefault>", "exec"),)
 
 
 def preload() -> list[str]:
@@ -66,7 +92,7 @@ def preload() -> list[str]:
 
     namespace: dict[str, object] = {"__name__": "__warm__"}
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        for snippet in WARM_SNIPPETS:
+        for snippet in warm_snippets():
             try:
                 exec(compile(snippet, "<warm>", "exec"), namespace)  # noqa: S102 - our own warm-up code
             except Exception:
