@@ -7,8 +7,12 @@ The rules, in the order they are tried (see `numbers`, `normalize`, `extract` fo
    spacing, thousands separators, currency, degrees and documented units removed;
 3. identical strings -> ``equal_string``;
 4. multiple choice: a reference letter A-E (bare, in parentheses or ``\\text{}``) is compared as a letter;
-5. text answers (names, words): compared ignoring case, spacing and ``\\text{}``;
-6. plain numbers: exact for integers and fractions, decimals by the digits written, percent as a value (or
+5. text answers (names, words): compared ignoring case, spacing and ``\\text{}``; number words
+   (``eighteen``) are numbers;
+6. ratios and times ``3:4``, ``2:30``: term by term, only with another colon form (``6:8`` and ``3/4`` are not
+   ``3:4``);
+   base-n numerals ``1011_2``: the same digits in the same base (``52`` is ``52_8``, ``3`` is not ``11_2``);
+   plain numbers: exact for integers and fractions, decimals by the digits written, percent as a value (or
    with the sign dropped like a unit, never a bare x100), e-notation as the number written out (``1e6``);
 7. everything else goes to math-verify (sets, intervals, tuples, matrices, equations, expressions), with exact
    comparison of closed-form numbers, infinities by identity (``+\\infty`` is ``\\infty``, ``-\\infty``
@@ -30,9 +34,12 @@ from app.grading.extract import extract_answer
 from app.grading.normalize import normalize, unwrap_text
 from app.grading.numbers import (
     PlainNumber,
+    base_numbers_equal,
     expand_scientific,
     numbers_equal,
+    parse_base_number,
     parse_plain_number,
+    parse_ratio,
     without_percent,
 )
 from app.grading.symbolic import exact_number, parse_math, symbolic_equal
@@ -88,8 +95,18 @@ def _compare(ref: str, ans: str) -> tuple[str, str]:
         return "equal_string", "identical after normalization"
     if _CHOICE_REFERENCE.match(_squash(unwrap_text(ref))):
         return _compare_choice(ref, ans)
-    if _is_text(ref):
+    if _is_text(ref) and parse_plain_number(ref) is None:  # "eighteen" is a number (`numbers`)
         return _compare_text(ref, ans)
+    ref_ratio, ans_ratio = parse_ratio(ref), parse_ratio(ans)
+    if ref_ratio is not None or ans_ratio is not None:  # a ratio or a time, never a quotient (`numbers`)
+        if ref_ratio == ans_ratio:
+            return "equal_numeric", "the same terms in the same order"
+        return "not_equal", "a different ratio or time"
+    ref_base, ans_base = parse_base_number(ref), parse_base_number(ans)
+    if ref_base is not None and ans_base is not None and (ref_base.base or ans_base.base):
+        if base_numbers_equal(ref_base, ans_base):  # 1011_2 is 1011_{2}, never 1011_3 nor 11 (`numbers`)
+            return "equal_numeric", "the same digits in the same base"
+        return "not_equal", "a different numeral or base"
     ref_number, ans_number = parse_plain_number(ref), parse_plain_number(ans)
     if ref_number is not None and ans_number is not None:
         return _compare_numbers(ref_number, ans_number)

@@ -3,7 +3,8 @@
 Order of precedence (first that applies wins):
 1. the content of the last ``\\boxed{...}`` (or ``\\fbox{...}``);
 2. the text after the last marker: "final answer is", "the answer is", "Answer:", "A:" (at a line start),
-   "####";
+   "####"; the last occurrence counts even inside an earlier one's line ("Final Answer: The final answer is
+   $5$." is 5), and Markdown bold around it is dropped ("**Answer:** 5");
 3. a bare answer: a single short line is taken whole;
 4. the last math expression of a worked solution: the last ``$...$``, ``\\(...\\)`` or ``\\[...\\]``
    segment, else the last number.
@@ -24,6 +25,8 @@ _MARKERS = [
     re.compile(r"^\s*A\s*[:：]\s*(.+)$", re.MULTILINE),
     re.compile(r"####\s*(.+)"),
 ]
+# Each marker behind a greedy prefix: matched from the start, it backtracks to the last marker in one pass.
+_LAST = {marker: re.compile(rf"(?s:.*)(?:{marker.pattern})", marker.flags) for marker in _MARKERS}
 _MATH_SEGMENT = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL)
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?|-?\.\d+")
 _BARE_MAX_CHARS = 120
@@ -51,9 +54,9 @@ def extract_answer(text: str | None) -> str | None:
     if boxed is not None:
         return _clean(boxed)
     for marker in _MARKERS:
-        found = marker.findall(text)
-        if found:
-            return _clean(_strip_sentence(found[-1]))
+        found = _last_match(marker, text)
+        if found is not None:
+            return _clean(_strip_sentence(found[1]))
     if "\n" not in text and len(text) <= _BARE_MAX_CHARS:
         return _clean(text)
     return _clean(_last_expression(text))
@@ -74,8 +77,14 @@ def _balanced(text: str, start: int) -> str | None:
     return None
 
 
+def _last_match(marker: re.Pattern[str], text: str) -> re.Match[str] | None:
+    """The match starting last, overlaps included: findall's first match of "Final Answer: The final answer
+    is $5$" swallows the line, so its last match was "The final answer is 5"."""
+    return _LAST[marker].match(text)
+
+
 def _strip_sentence(tail: str) -> str:
-    tail = tail.strip()
+    tail = tail.strip().strip("*").strip()  # "**Answer:** 5", "Answer: **5**" (Markdown bold)
     # A marker line may go on with prose ("... is 5. I hope it is correct."); keep up to the sentence end.
     segment = _MATH_SEGMENT.match(tail)
     if segment:

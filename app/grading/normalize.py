@@ -2,9 +2,10 @@
 
 First, Unicode math a student typed (``√2``, ``x²``, ``x₁``, ``10⁻³``, ``1½``, ``∞``, ``≤``, ``3·4``) is
 rewritten as LaTeX by `app.grading.unicode_math` (its module doc lists the rules). Then rewritten:
-- other spellings of the same symbol: ``oo``/``-oo`` (sympy's infinity, in model output) -> ``\\infty``
-  when it is a whole token (``(0, oo)``; not in ``foo``, ``book``, ``zoo``); ``\\varnothing`` and ``\\{\\}``
-  -> ``\\emptyset``;
+- other spellings of the same symbol: ``\\colon`` -> ``:`` (``3\\colon 4``); the digits of a base-n number
+  unwrapped (``\\text{1011}_2``, ``(1011)_2`` -> ``1011_2``); ``\\log_e`` -> ``\\ln``; ``oo``/``-oo``
+  (sympy's infinity, in model output) -> ``\\infty`` when it is a whole token (``(0, oo)``; not in ``foo``,
+  ``book``, ``zoo``); ``\\varnothing`` and ``\\{\\}`` -> ``\\emptyset``;
 - a plain-text mixed number (an integer, one space, a proper fraction) that is the whole answer or a whole
   comma-separated item: ``2 1/2`` -> ``\\frac{5}{2}``, ``-2 1/2`` -> ``-\\frac{5}{2}`` (``2 3/2``, ``x 1/2``
   and ``2 1/2x`` stay as written), like ``2\\frac{1}{2}`` and ``2½``.
@@ -18,7 +19,9 @@ Then removed (documented homework rules):
 - trailing units from `UNITS` after a number or a closing bracket, with an optional ``^2``/``^3``,
   bare or inside ``\\text{}``/``\\mbox{}``/``\\mathrm{}``. The list holds only words and multi-letter
   abbreviations: bare single letters (m, g, s, h, ...) are never removed since they may be variables;
-  any words inside ``\\text{}`` right after a number are removed (``5\\text{ m}``, ``12\\text{ apples}``).
+  any words inside ``\\text{}`` right after a number are removed (``5\\text{ m}``, ``12\\text{ apples}``),
+  and so are one or two plain words of 3+ letters after a whole-answer number (``20 apples``, ``12 red
+  cars``; not ``2 squared``, ``1 or 2``, nor single letters).
 - a leading "x =" style assignment is kept: equations are compared by the checker, not stripped here.
 """
 
@@ -52,6 +55,10 @@ _SPACING = re.compile(
 )
 # Whole tokens only: "foo", "book" and sympy's complex infinity "zoo" keep their letters.
 _SYMPY_INFINITY = re.compile(r"(?<![A-Za-z0-9_\\])oo(?![A-Za-z0-9_])")
+_COLON = re.compile(r"\s*\\colon(?![A-Za-z])\s*")
+# \text{1011}_2, \mathrm{2A}_{16}, (1011)_2: a base-n number's digits in a wrapper (see `numbers`).
+_BASE_DIGITS = re.compile(r"\\(?:text|textrm|mathrm|mbox)\s*\{\s*(\d[0-9A-Z]*)\s*\}(?=\s*_)|\((\d+)\)(?=_)")
+_LOG_E = re.compile(r"\\log\s*_\s*(?:e|\{\s*e\s*\})(?![A-Za-z])")
 _EMPTY_SET = re.compile(r"\\varnothing(?![A-Za-z])|\\\{\s*\\\}")
 # An integer, one space, a fraction, between the answer's ends or commas (the item is nothing else).
 _MIXED_NUMBER = re.compile(r"(?<![^,])(\s*)(-?)(\d+) (\d+)/(\d+)(\s*)(?![^,])")
@@ -64,6 +71,11 @@ _UNIT_ALT = "|".join(sorted((re.escape(u) for u in UNITS), key=len, reverse=True
 # Any words in \text{} right after a number are a unit, even one letter: "5\text{ m}", "12\text{ apples}".
 _TRAILING_TEXT_UNIT = re.compile(
     r"(?<=[\d}])\s*\\(?:text|mbox|mathrm)\s*\{\s*[A-Za-z][A-Za-z .]*\}(?:\s*\^\s*\{?[23]\}?)?\s*$"
+)
+# "20 apples", "12 red cars": a count with the objects named (GSM8K "The answer is 20 apples.").
+_TRAILING_WORDS = re.compile(
+    r"^(-?\d[\d,]*(?:\.\d+)?)\s+(?!(?:and|or|plus|minus|times|over|squared|cubed|percent|pi|dozen|hundred|thousand|million|billion)\b)"
+    r"[A-Za-z]{3,}(?:\s+[A-Za-z]{3,})?$"
 )
 _TRAILING_UNIT = re.compile(
     rf"(?<=[\d}}\)\]\s])\s*(?:\\(?:text|mbox|mathrm)\s*\{{\s*(?:{_UNIT_ALT})\s*\}}|(?:{_UNIT_ALT}))"
@@ -83,6 +95,9 @@ def normalize(answer: str) -> str:
     """The answer as LaTeX, with spacing, separators, currency, degrees and units removed (see module doc)."""
     s = unicode_to_latex(answer.strip())
     s = _SPACING.sub(lambda m: " " if m.group(0) in ("\\ ", "~", "\\quad", "\\qquad") else "", s)
+    s = _COLON.sub(":", s)
+    s = _LOG_E.sub(r"\\ln", s)
+    s = _BASE_DIGITS.sub(lambda m: m[1] or m[2], s)
     s = _EMPTY_SET.sub(r"\\emptyset", _SYMPY_INFINITY.sub(r"\\infty", s))
     s = _LATEX_THOUSANDS.sub("", s)
     s = _DEGREES.sub("", s)
@@ -91,7 +106,7 @@ def normalize(answer: str) -> str:
         stripped = _TRAILING_UNIT.sub("", _TRAILING_TEXT_UNIT.sub("", s)).strip()
         if stripped and stripped != s:
             s = stripped
-    s = s.strip()
+    s = _TRAILING_WORDS.sub(r"\1", s.strip())
     if _PLAIN_THOUSANDS.match(s.replace(" ", "")):
         s = s.replace(",", "").replace(" ", "")
     s = re.sub(r"\s+", " ", s)

@@ -14,6 +14,21 @@ too, ``2.5e-3`` is the decimal 0.0025 (its places and significant digits are tho
 A lowercase ``e`` with a signed exponent after an integer other than 1 is Euler's number (``2e-1`` is
 2e - 1, ``e-1`` and ``3e`` are never numbers); a decimal mantissa (``2.5e-3``), a mantissa of 1 (``1e-6``)
 or a zero-padded exponent (``2e-05``, as Python prints) make it e-notation.
+A repeating decimal is the exact fraction it stands for: the repetend under ``\\overline{}`` or ``\\bar{}``
+(``0.\\overline{3}`` and ``0.1\\overline{6}`` are 1/3 and 1/6), in parentheses (``0.(3)``, ``0.1(6)``: the
+European notation, never a product) or dotted (``0.\\dot{3}``; ``0.\\dot{1}\\dot{2}`` repeats 12).
+Ratios and clock times ``a:b`` (``a:b:c``) are compared term by term, in order, and only with another colon
+form: ``3:4`` is ``3 : 4`` but not ``6:8``, ``4:3`` or ``3/4``. The same notation is a time, where ``2:30``
+is not ``1:15``, and a ratio question asks for lowest terms; math-verify read ``:`` as division.
+A base-n number ``1011_2``, ``1011_{2}``, ``2A_{16}`` (digits, then the base 2-36 as a subscript; typed
+``40_10`` is base 10, not LaTeX's subscript 1 followed by 0) is its
+digits in its base: it equals the same digits in the same base (leading zeros aside) or the same digits with
+no base written (``52`` for a key ``52_8``: the student answered in the base asked and left the subscript
+out), never another base (``1011_3``) nor its value in base ten (``11_2`` is not ``3``: the question asked
+for the base-2 numeral; math-verify dropped the subscript and read ``1011_2`` as ``1011_3``).
+A whole answer in English number words below a thousand is that integer: ``eighteen``, ``twenty-one``,
+``one hundred and five`` (GSM8K answers a teacher would accept); ``one two`` and ``eighteen apples`` are no
+numbers.
 Percent: ``5\\%`` is the value 1/20, so it equals 0.05. The sign may also be dropped like a unit: ``5\\%``
 and a bare 5 are equal (a key of 20 for "what percentage ..." accepts ``20\\%``). Two bare numbers are never
 scaled: 5 is not 0.05 and not 500.
@@ -28,8 +43,8 @@ from fractions import Fraction
 from math import gcd
 
 __all__ = [
-    "MIN_SIGNIFICANT_DIGITS", "PlainNumber", "expand_scientific", "numbers_equal", "parse_plain_number",
-    "without_percent",
+    "MIN_SIGNIFICANT_DIGITS", "BaseNumber", "PlainNumber", "base_numbers_equal", "expand_scientific",
+    "numbers_equal", "parse_base_number", "parse_plain_number", "parse_ratio", "without_percent",
 ]  # fmt: skip
 
 MIN_SIGNIFICANT_DIGITS = 4
@@ -40,6 +55,25 @@ _NUMBER = re.compile(rf"^(?P<sign>[+-]?)\s*(?P<body>{_DECIMAL}|{_INT})\s*(?P<pct
 # At most 3 exponent digits: 1e999999999 written out would be a gigabyte of zeros.
 _SCIENTIFIC = re.compile(
     rf"^(?P<sign>[+-]?)\s*(?P<mantissa>{_DECIMAL}|{_INT})(?P<e>[eE])(?P<exp>(?P<expsign>[+-]?)(?P<pad>0?)\d{{1,3}})$"
+)
+# 0.1\overline{6}, 0.(3), 0.\dot{1}\dot{2}: the digits before the repetend, then the repetend.
+_REPEATING = re.compile(
+    r"^(?P<sign>[+-]?)\s*(?P<int>\d*)\.(?P<fixed>\d*)\s*"
+    r"(?:\\(?:overline|bar)\s*\{\s*(?P<bar>\d+)\s*\}|\(\s*(?P<paren>\d+)\s*\)"
+    r"|\\dot\s*\{?(?P<dot1>\d)\}?(?:(?P<between>\d*)\\dot\s*\{?(?P<dot2>\d)\}?)?)$"
+)
+_BASE = re.compile(r"^(?P<digits>\d[0-9A-Z]*)\s*_\s*(?:\{\s*(?P<base>\d{1,2})\s*\}|(?P<base1>\d{1,2}))$")
+_SMALL = (
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+    "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+)  # fmt: skip
+_TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+_ONE_TO_NINE = "|".join(_SMALL[1:10])
+# [X hundred [and]] [tens[-ones] | zero..nineteen]; longer words first so "seventeen" is not "seven".
+_WORDS = re.compile(
+    rf"^(?:(?P<hundreds>{_ONE_TO_NINE}) hundred(?:$| (?:and )?(?=[a-z])))?"
+    rf"(?:(?P<tens>{'|'.join(_TENS[2:])})(?:[- ](?P<ones>{_ONE_TO_NINE}))?"
+    rf"|(?P<small>{'|'.join(sorted(_SMALL, key=len, reverse=True))}))?$"
 )
 _SLASH = re.compile(rf"^(?P<sign>[+-]?)\s*(?P<num>{_INT})\s*/\s*(?P<den>{_INT})\s*(?P<pct>\\?%)?$")
 _FRAC = re.compile(
@@ -70,6 +104,10 @@ def parse_plain_number(s: str) -> PlainNumber | None:
     s = expand_scientific(s.strip())
     if m := _NUMBER.match(s):
         return _from_literal(m["sign"], m["body"], bool(m["pct"]), s)
+    if (value := _number_words(s)) is not None:
+        return PlainNumber(Fraction(value), s)
+    if m := _REPEATING.match(s):
+        return _from_repeating(m)
     if m := _SLASH.match(s):
         return _from_fraction(m["sign"], int(m["num"]), int(m["den"]), bool(m["pct"]), s)
     if m := _FRAC.match(s):
@@ -78,6 +116,42 @@ def parse_plain_number(s: str) -> PlainNumber | None:
         den = int(m["den"] if m["den"] is not None else m["den1"])
         return _from_fraction(sign, num, den, bool(m["pct"]), s)
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class BaseNumber:
+    """A numeral: its digits (upper case, no leading zeros) and its base, None when none was written."""
+
+    digits: str
+    base: int | None
+
+
+def parse_base_number(s: str) -> BaseNumber | None:
+    """``1011_2``, ``2A_{16}`` with their base; a plain integer ``52`` with none; anything else None."""
+    if m := _BASE.match(s.strip()):
+        base = int(m["base"] or m["base1"])
+        if 2 <= base <= 36:
+            return BaseNumber(m["digits"].lstrip("0") or "0", base)
+        return None
+    if re.fullmatch(_INT, s.strip()):
+        return BaseNumber(s.strip().lstrip("0") or "0", None)
+    return None
+
+
+def base_numbers_equal(reference: BaseNumber, answer: BaseNumber) -> bool:
+    """Same digits, and the same base unless one side wrote none (module doc)."""
+    bases_agree = reference.base is None or answer.base is None or reference.base == answer.base
+    return bases_agree and reference.digits == answer.digits
+
+
+def parse_ratio(s: str) -> tuple[Fraction, ...] | None:
+    """The terms of a ratio or time ``3:4``, ``1 : 2 : 3``, ``2:30`` (plain numbers only), or None."""
+    if ":" not in s:
+        return None
+    terms = [parse_plain_number(term) for term in s.split(":")]
+    if any(term is None or term.percent for term in terms):
+        return None
+    return tuple(term.value for term in terms)  # type: ignore[union-attr]
 
 
 def expand_scientific(s: str) -> str:
@@ -106,6 +180,26 @@ def _from_literal(sign: str, body: str, percent: bool, text: str) -> PlainNumber
         value /= 100
         places = places + 2 if places is not None else None
     return PlainNumber(-value if sign == "-" else value, text, places, significant, percent=percent)
+
+
+def _number_words(s: str) -> int | None:
+    """``twenty-one`` -> 21, ``one hundred and five`` -> 105; None unless `s` is that and nothing else."""
+    m = _WORDS.match(s.strip().lower())
+    if m is None or not any(m.groups()):
+        return None
+    value = _SMALL.index(m["hundreds"]) * 100 if m["hundreds"] else 0
+    value += _TENS.index(m["tens"]) * 10 if m["tens"] else 0
+    ones = m["ones"] or m["small"]
+    return value + (_SMALL.index(ones) if ones else 0)
+
+
+def _from_repeating(m: re.Match[str]) -> PlainNumber:
+    """The exact value of a repeating decimal: ``0.1\\overline{6}`` is 1/10 + 6/90 = 1/6."""
+    repetend = m["bar"] or m["paren"] or m["dot1"] + (m["between"] or "") + (m["dot2"] or "")
+    fixed = m["fixed"]
+    value = Fraction(int(m["int"] or "0")) + Fraction(int(fixed or "0"), 10 ** len(fixed))
+    value += Fraction(int(repetend), (10 ** len(repetend) - 1) * 10 ** len(fixed))
+    return PlainNumber(-value if m["sign"] == "-" else value, m.string)
 
 
 def _from_fraction(sign: str, num: int, den: int, percent: bool, text: str) -> PlainNumber | None:

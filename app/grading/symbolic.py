@@ -5,13 +5,17 @@ is enforced by `CheckerPool`, which kills a worker that overruns.
 Our corrections around it:
 - ``x^(...)`` is rewritten to ``x^{...}`` with balanced parentheses (its regex cuts ``5^(5^(5^5))`` short);
 - single-letter units are never stripped (we strip our own documented list in `normalize`);
+- a single ``\\pm`` (``\\mp``) that math-verify cannot read, inside a fraction, gives the set of both values:
+  ``\\frac{1\\pm\\sqrt{5}}{2}`` is ``\\frac{1+\\sqrt{5}}{2}, \\frac{1-\\sqrt{5}}{2}``;
 - the symbol ``i`` is the imaginary unit on both sides (``e^{i\\pi} = -1``);
-- exact numbers are compared exactly, never with float tolerance (``1/2^99 != 1/2^98``);
+- exact numbers are compared exactly, never with float tolerance (``1/2^99 != 1/2^98``); a complex number
+  in polar form is its rectangular form (``\\sqrt{2}e^{i\\pi/4}`` is ``1+i``);
 - inequalities joined by "or" (``or``, ``\\text{or}``, ``\\lor``, ``\\vee``) are their disjunction and by
   "and" (``and``, ``\\text{and}``, ``\\land``, ``\\wedge``) their conjunction (math-verify reads both as
   the list {x<-2, x>2}); an inequality, such a combination or ``-2<x<2``, in one variable, is the set of reals
   it describes when the other side is an interval or union (either side may be the key), or another such
-  combination in the same variable: ``x<-2 or x>2`` is ``(-\\infty,-2)\\cup(2,\\infty)``;
+  combination in the same variable: ``x<-2 or x>2`` is ``(-\\infty,-2)\\cup(2,\\infty)``; ``x \\in [-2,7]``
+  is its interval there too (``-2 \\le x \\le 7`` matched it only as the answer, not as the key);
 - a vector (a matrix with one row or one column) and a tuple are compared entry by entry, in order:
   ``\\begin{pmatrix}1\\\\2\\end{pmatrix}`` is ``(1,2)`` (which math-verify reads as an open interval);
 - infinite values compare by identity once evaluated: ``oo`` equals ``oo`` (``\\infty``, ``+\\infty``),
@@ -50,6 +54,7 @@ _CONNECTIVE = re.compile(
     r"|\\(lor|vee|land|wedge)(?![A-Za-z])"
     r"|(?<![A-Za-z\\])(or|and)(?![A-Za-z])"
 )
+_PLUS_MINUS = re.compile(r"\\(pm|mp)(?![A-Za-z])")
 _DISJUNCTIONS = frozenset({"or", "lor", "vee"})
 _EXACT_PRECISION = 60
 _NOT_FINITE = (sympy.S.Infinity, sympy.S.NegativeInfinity, sympy.S.ComplexInfinity, sympy.S.NaN)
@@ -68,7 +73,7 @@ def parse_math(answer: str) -> sympy.Basic | sympy.MatrixBase | None:
     found = parse(f"${_brace_powers(answer)}$", _CONFIG, parsing_timeout=None)
     expr = next((x for x in found if not isinstance(x, str)), None)
     if expr is None:
-        return None
+        return _plus_minus(answer)
     if isinstance(expr, sympy.MatrixBase):
         return sympy.ImmutableMatrix(expr)  # cached values must not be mutable
     if isinstance(expr, sympy.Basic):
@@ -76,6 +81,19 @@ def parse_math(answer: str) -> sympy.Basic | sympy.MatrixBase | None:
         if imaginary:
             expr = expr.subs(imaginary)
     return expr
+
+
+def _plus_minus(answer: str) -> sympy.Basic | None:
+    """``\\frac{1\\pm\\sqrt{5}}{2}`` as the set of its two values; math-verify reads ``\\pm`` only outside
+    a fraction. One sign, no list (``\\pm 1, \\pm 2`` has no single expansion); else None."""
+    signs = _PLUS_MINUS.findall(answer)
+    if len(signs) != 1 or "," in answer:
+        return None
+    plus, minus = ("+", "-") if signs[0] == "pm" else ("-", "+")
+    values = [parse_math(_PLUS_MINUS.sub(sign, answer)) for sign in (plus, minus)]
+    if not all(isinstance(value, (sympy.Expr, sympy.Eq)) for value in values):
+        return None
+    return sympy.FiniteSet(*values)
 
 
 def _combined_inequalities(answer: str) -> sympy.Basic | None:
@@ -189,7 +207,9 @@ def _solution_sets(reference: object, answer: object) -> tuple[sympy.Set, sympy.
     inequalities in the same variable and one is an and/or combination; else None."""
     kinds = {kind(reference), kind(answer)}
     if kinds == {"relation"}:
-        combined = any(isinstance(e, (sympy.And, sympy.Or)) for e in (reference, answer))
+        combined = any(
+            isinstance(e, (sympy.And, sympy.Or)) or _membership(e) is not None for e in (reference, answer)
+        )
         if not combined or reference.free_symbols != answer.free_symbols:  # type: ignore[attr-defined]
             return None  # plain relations keep math-verify's rules; x<2 is not y<2
     elif kinds != {"interval", "relation"}:
@@ -202,6 +222,8 @@ def _as_set(expr: object) -> sympy.Set | None:
     """An interval as it is, an inequality in one variable as the set of reals it describes, else None."""
     if isinstance(expr, sympy.Set):
         return expr
+    if (members := _membership(expr)) is not None:
+        return members
     if not _is_inequality(expr):
         return None
     # "f(x) \le 2" states a range: the value f(x) is the variable (math-verify reads it so too).
@@ -213,6 +235,13 @@ def _as_set(expr: object) -> sympy.Set | None:
         return expr.as_set()  # type: ignore[attr-defined]
     except (NotImplementedError, TypeError, ValueError, sympy.PolynomialError):  # beyond sympy's solver
         return None
+
+
+def _membership(expr: object) -> sympy.Set | None:
+    """The set of ``x \\in [-2,7]`` (math-verify's Eq(x, Interval)), else None."""
+    if isinstance(expr, sympy.Eq) and isinstance(expr.lhs, sympy.Symbol) and isinstance(expr.rhs, sympy.Set):
+        return expr.rhs
+    return None
 
 
 def kind(expr: object) -> str:
@@ -264,7 +293,10 @@ def _exact_equal(a: sympy.Expr, b: sympy.Expr) -> bool:
         return bool(verify(a, b, numeric_precision=_EXACT_PRECISION, timeout_seconds=None))
     if gap > scale * 1e-40:
         return False
-    return bool(sympy.simplify(diff) == 0)
+    if sympy.simplify(diff) == 0:
+        return True
+    # simplify leaves 1 + i - sqrt(2)e^{i pi/4} as 1 - (-1)^{1/4}sqrt(2) + i; real and imaginary parts cancel.
+    return bool(sympy.simplify(sympy.expand_complex(diff)) == 0)
 
 
 def _not_finite(value: sympy.Expr) -> bool:

@@ -15,7 +15,8 @@ PAIRS = load_pairs()
 RULES = {
     "extraction", "no_answer", "integer", "fraction", "decimal", "thousands", "currency", "percent", "units",
     "degrees", "choice", "text", "roots", "tuple", "interval", "set", "matrix", "equation", "assignment",
-    "symbolic", "precision", "complex", "strict", "infinity", "unicode",
+    "symbolic", "precision", "complex", "strict", "infinity", "unicode", "repeating", "ratio", "base",
+    "plus_minus", "words",
 }  # fmt: skip
 
 
