@@ -27,7 +27,10 @@ _MARKERS = [
 ]
 # Each marker behind a greedy prefix: matched from the start, it backtracks to the last marker in one pass.
 _LAST = {marker: re.compile(rf"(?s:.*)(?:{marker.pattern})", marker.flags) for marker in _MARKERS}
-_MATH_SEGMENT = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL)
+# A \$ inside math is a dollar sign, not the segment's end: "$\$18$" is \$18.
+_MATH_SEGMENT = re.compile(
+    r"(?<!\\)\$\$(.+?)(?<!\\)\$\$|(?<!\\)\$(.+?)(?<!\\)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL
+)
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?|-?\.\d+")
 _BARE_MAX_CHARS = 120
 _EMPTY = re.compile(r"^[\s.?!\-–—_*]*$")
@@ -90,7 +93,8 @@ def _strip_sentence(tail: str) -> str:
     if segment:
         return next(g for g in segment.groups() if g is not None)
     cut = re.search(r"\.\s+[A-Z]", tail)
-    return tail[: cut.start()] if cut else tail
+    tail = tail[: cut.start()] if cut else tail
+    return tail.strip().rstrip(".").strip().strip("*")  # "The answer is **5**." (bold, then the full stop)
 
 
 def _last_expression(text: str) -> str | None:

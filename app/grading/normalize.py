@@ -21,7 +21,7 @@ Then removed (documented homework rules):
   abbreviations: bare single letters (m, g, s, h, ...) are never removed since they may be variables;
   any words inside ``\\text{}`` right after a number are removed (``5\\text{ m}``, ``12\\text{ apples}``),
   and so are one or two plain words of 3+ letters after a whole-answer number (``20 apples``, ``12 red
-  cars``; not ``2 squared``, ``1 or 2``, nor single letters).
+  cars``; not ``2 squared``, ``5 hundred``, ``3 quarters``, ``1 or more``, nor single letters).
 - a leading "x =" style assignment is kept: equations are compared by the checker, not stripped here.
 """
 
@@ -72,10 +72,14 @@ _UNIT_ALT = "|".join(sorted((re.escape(u) for u in UNITS), key=len, reverse=True
 _TRAILING_TEXT_UNIT = re.compile(
     r"(?<=[\d}])\s*\\(?:text|mbox|mathrm)\s*\{\s*[A-Za-z][A-Za-z .]*\}(?:\s*\^\s*\{?[23]\}?)?\s*$"
 )
+# Words after a number that change its value or join another ("5 hundred", "5 halves", "5 factorial").
+_NOT_COUNTED = (
+    r"and|or|plus|minus|times|over|squared|cubed|factorial|percent|dozen|hundred|thousand|million|billion"
+    r"|half|halves|thirds?|quarters?|[A-Za-z]+ths?"
+)
 # "20 apples", "12 red cars": a count with the objects named (GSM8K "The answer is 20 apples.").
 _TRAILING_WORDS = re.compile(
-    r"^(-?\d[\d,]*(?:\.\d+)?)\s+(?!(?:and|or|plus|minus|times|over|squared|cubed|percent|pi|dozen|hundred|thousand|million|billion)\b)"
-    r"[A-Za-z]{3,}(?:\s+[A-Za-z]{3,})?$"
+    r"^(-?\d[\d,]*(?:\.\d+)?)\s+(?!(?:" + _NOT_COUNTED + r")\b)[A-Za-z]{3,}(?:\s+[A-Za-z]{3,})?$"
 )
 _TRAILING_UNIT = re.compile(
     rf"(?<=[\d}}\)\]\s])\s*(?:\\(?:text|mbox|mathrm)\s*\{{\s*(?:{_UNIT_ALT})\s*\}}|(?:{_UNIT_ALT}))"
