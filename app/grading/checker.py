@@ -13,7 +13,8 @@ The rules, in the order they are tried (see `numbers`, `normalize`, `extract` fo
    ``3:4``);
    base-n numerals ``1011_2``: the same digits in the same base (``52`` is ``52_8``, ``3`` is not ``11_2``);
    plain numbers: exact for integers and fractions, decimals by the digits written, percent as a value (or
-   with the sign dropped like a unit, never a bare x100), e-notation as the number written out (``1e6``);
+   with the sign dropped like a unit, never a bare x100), scientific notation as the number written out
+   (``1e6``, ``6.02\\times10^{23}``);
 7. everything else goes to math-verify (sets, intervals, tuples, matrices, equations, expressions), with exact
    comparison of closed-form numbers, infinities by identity (``+\\infty`` is ``\\infty``, ``-\\infty``
    is not), inequalities (joined by or / and) as the intervals they describe, and vectors as tuples (see

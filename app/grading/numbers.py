@@ -9,8 +9,10 @@ Rule for decimals (the "digits the student wrote" rule):
   ``0.3333`` and ``0.33333`` are 1/3, ``0.33`` and ``0.333`` are not;
 - a decimal *reference* is the key's own rounding: an answer with more places (or an exact value) is accepted
   when it rounds to the reference at the reference's number of places (key ``0.33``, answer ``1/3``).
-Scientific e-notation, when it is the whole answer, is the number written out: ``1e6`` is 1000000, ``1E6``
-too, ``2.5e-3`` is the decimal 0.0025 (its places and significant digits are those of the written-out form).
+Scientific notation, when it is the whole answer, is the number written out: ``1e6`` is 1000000, ``1E6``
+too, ``2.5e-3`` is the decimal 0.0025 (its places and significant digits are those of the written-out form),
+and so are ``6.02\\times 10^{23}``, ``3\\cdot 10^{-8}`` and typed ``3*10^8`` (math-verify made the mantissa a
+float, so ``6.02\\times 10^{23}`` was not 602000000000000000000000).
 A lowercase ``e`` with a signed exponent after an integer other than 1 is Euler's number (``2e-1`` is
 2e - 1, ``e-1`` and ``3e`` are never numbers); a decimal mantissa (``2.5e-3``), a mantissa of 1 (``1e-6``)
 or a zero-padded exponent (``2e-05``, as Python prints) make it e-notation.
@@ -74,6 +76,11 @@ _WORDS = re.compile(
     rf"^(?:(?P<hundreds>{_ONE_TO_NINE}) hundred(?:$| (?:and )?(?=[a-z])))?"
     rf"(?:(?P<tens>{'|'.join(_TENS[2:])})(?:[- ](?P<ones>{_ONE_TO_NINE}))?"
     rf"|(?P<small>{'|'.join(sorted(_SMALL, key=len, reverse=True))}))?$"
+)
+# 3\times 10^{8}, 6.02 \cdot 10^{23}, 3*10^8 (typed 10^23 is 10 to the 23rd, not 10^2 followed by 3).
+_TIMES_TEN = re.compile(
+    rf"^(?P<sign>[+-]?)\s*(?P<mantissa>{_DECIMAL}|{_INT})\s*(?:\\times|\\cdot|\*)\s*10\s*\^\s*"
+    r"(?:\{\s*(?P<exp>[+-]?\d{1,3})\s*\}|(?P<exp1>[+-]?\d{1,3}))$"
 )
 _SLASH = re.compile(rf"^(?P<sign>[+-]?)\s*(?P<num>{_INT})\s*/\s*(?P<den>{_INT})\s*(?P<pct>\\?%)?$")
 _FRAC = re.compile(
@@ -155,10 +162,13 @@ def parse_ratio(s: str) -> tuple[Fraction, ...] | None:
 
 
 def expand_scientific(s: str) -> str:
-    """`s` written out when it is one number in e-notation (``2.5e-3`` -> ``0.0025``), else `s` unchanged.
+    """`s` written out when it is one number in scientific notation (``2.5e-3``, ``2.5\\times10^{-3}`` ->
+    ``0.0025``), else `s` unchanged.
 
     math-verify reads ``1e6`` as the product 1·e·6, so the checker hands it the written-out form too.
     """
+    if m := _TIMES_TEN.match(s.strip()):  # 6.02\times10^{23}: a float in math-verify, off in the 17th digit
+        return m["sign"] + format(Decimal(m["mantissa"] + "e" + (m["exp"] or m["exp1"])), "f")
     m = _SCIENTIFIC.match(s.strip())
     if m is None or _euler(m):
         return s
