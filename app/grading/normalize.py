@@ -5,7 +5,8 @@ rewritten as LaTeX by `app.grading.unicode_math` (its module doc lists the rules
 - other spellings of the same symbol: ``\\colon`` -> ``:`` (``3\\colon 4``); the digits of a base-n number
   unwrapped (``\\text{1011}_2``, ``(1011)_2`` -> ``1011_2``); ``\\log_e`` -> ``\\ln``; ``oo``/``-oo``
   (sympy's infinity, in model output) -> ``\\infty`` when it is a whole token (``(0, oo)``; not in ``foo``,
-  ``book``, ``zoo``); ``\\varnothing`` and ``\\{\\}`` -> ``\\emptyset``;
+  ``book``, ``zoo``); ``\\varnothing``, ``\\{\\}`` and a whole answer "no (real) solution(s)" ->
+  ``\\emptyset``;
 - a plain-text mixed number (an integer, one space, a proper fraction) that is the whole answer or a whole
   comma-separated item: ``2 1/2`` -> ``\\frac{5}{2}``, ``-2 1/2`` -> ``-\\frac{5}{2}`` (``2 3/2``, ``x 1/2``
   and ``2 1/2x`` stay as written), like ``2\\frac{1}{2}`` and ``2½``.
@@ -21,7 +22,9 @@ Then removed (documented homework rules):
   abbreviations: bare single letters (m, g, s, h, ...) are never removed since they may be variables;
   any words inside ``\\text{}`` right after a number are removed (``5\\text{ m}``, ``12\\text{ apples}``),
   and so are one or two plain words of 3+ letters after a whole-answer number (``20 apples``, ``12 red
-  cars``; not ``2 squared``, ``5 hundred``, ``3 quarters``, ``1 or more``, nor single letters).
+  cars``, ``3/4 cup``; not ``2 squared``, ``5 hundred``, ``3 quarters``, ``1 or more``, nor single letters).
+- a leading ``=`` or ``\\approx`` with nothing before it (``= 5``, ``≈ 3.14``: the value, whose digits the
+  checker's decimal rule judges);
 - a leading "x =" style assignment is kept: equations are compared by the checker, not stripped here.
 """
 
@@ -59,6 +62,9 @@ _COLON = re.compile(r"\s*\\colon(?![A-Za-z])\s*")
 # \text{1011}_2, \mathrm{2A}_{16}, (1011)_2: a base-n number's digits in a wrapper (see `numbers`).
 _BASE_DIGITS = re.compile(r"\\(?:text|textrm|mathrm|mbox)\s*\{\s*(\d[0-9A-Z]*)\s*\}(?=\s*_)|\((\d+)\)(?=_)")
 _LOG_E = re.compile(r"\\log\s*_\s*(?:e|\{\s*e\s*\})(?![A-Za-z])")
+# "= 5" and "≈ 3.14" state the value; "x = 5" keeps its variable.
+_LEADING_RELATION = re.compile(r"^\s*(?:=|\\approx(?![A-Za-z]))\s*")
+_NO_SOLUTION = re.compile(r"^\s*(?:\\text\s*\{\s*)?no (?:real )?solutions?\.?\s*\}?\s*$", re.IGNORECASE)
 _EMPTY_SET = re.compile(r"\\varnothing(?![A-Za-z])|\\\{\s*\\\}")
 # An integer, one space, a fraction, between the answer's ends or commas (the item is nothing else).
 _MIXED_NUMBER = re.compile(r"(?<![^,])(\s*)(-?)(\d+) (\d+)/(\d+)(\s*)(?![^,])")
@@ -79,7 +85,7 @@ _NOT_COUNTED = (
 )
 # "20 apples", "12 red cars": a count with the objects named (GSM8K "The answer is 20 apples.").
 _TRAILING_WORDS = re.compile(
-    r"^(-?\d[\d,]*(?:\.\d+)?)\s+(?!(?:" + _NOT_COUNTED + r")\b)[A-Za-z]{3,}(?:\s+[A-Za-z]{3,})?$"
+    r"^(-?\d[\d,]*(?:\.\d+|/\d+)?)\s+(?!(?:" + _NOT_COUNTED + r")\b)[A-Za-z]{3,}(?:\s+[A-Za-z]{3,})?$"
 )
 _TRAILING_UNIT = re.compile(
     rf"(?<=[\d}}\)\]\s])\s*(?:\\(?:text|mbox|mathrm)\s*\{{\s*(?:{_UNIT_ALT})\s*\}}|(?:{_UNIT_ALT}))"
@@ -103,6 +109,7 @@ def normalize(answer: str) -> str:
     s = _LOG_E.sub(r"\\ln", s)
     s = _BASE_DIGITS.sub(lambda m: m[1] or m[2], s)
     s = _EMPTY_SET.sub(r"\\emptyset", _SYMPY_INFINITY.sub(r"\\infty", s))
+    s = _NO_SOLUTION.sub(r"\\emptyset", _LEADING_RELATION.sub("", s))
     s = _LATEX_THOUSANDS.sub("", s)
     s = _DEGREES.sub("", s)
     s = _CURRENCY.sub("", s)

@@ -16,9 +16,9 @@ The rules, in the order they are applied:
    arguments (``√½`` -> ``\\sqrt{\\frac{1}{2}}``); a minus right after the sign belongs to the radicand
    (``√-4`` -> ``\\sqrt{-4}``);
 4. symbols: ``∞`` -> ``\\infty``, ``π`` -> ``\\pi``, ``≤``/``⩽`` -> ``\\le``, ``≥``/``⩾`` -> ``\\ge``,
-   ``≠`` -> ``\\ne``, ``·``/``⋅``/``∙`` -> ``\\cdot`` (the middle dot is multiplication, not a decimal
-   point: ``3·4`` is 12), ``×`` -> ``\\times``, ``÷`` -> ``\\div``, the minus sign U+2212 -> ``-``, the
-   fraction slash ``⁄`` -> ``/``.
+   ``≠`` -> ``\\ne``, ``≈`` -> ``\\approx``, ``·``/``⋅``/``∙`` -> ``\\cdot`` (the middle dot is
+   multiplication, not a decimal point: ``3·4`` is 12), ``×`` -> ``\\times``, ``÷`` -> ``\\div``, the minus
+   sign U+2212 -> ``-``, the fraction slash ``⁄`` -> ``/``.
 A fraction or root written as an exponent or subscript is braced (``e^√2`` -> ``e^{\\sqrt{2}}``).
 """
 
@@ -34,7 +34,7 @@ _MINUS = "\u2212"
 _FRACTION_SLASH = "\u2044"
 _SYMBOLS = {
     "∞": r"\infty", "π": r"\pi", "≤": r"\le", "⩽": r"\le", "≥": r"\ge", "⩾": r"\ge", "≠": r"\ne",
-    "·": r"\cdot", "⋅": r"\cdot", "∙": r"\cdot", "×": r"\times", "÷": r"\div",
+    "≈": r"\approx", "·": r"\cdot", "⋅": r"\cdot", "∙": r"\cdot", "×": r"\times", "÷": r"\div",
     _MINUS: "-", _FRACTION_SLASH: "/",
 }  # fmt: skip
 _SYMBOL = re.compile("[" + "".join(_SYMBOLS) + "]")
