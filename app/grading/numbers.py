@@ -27,7 +27,8 @@ A base-n number ``1011_2``, ``1011_{2}``, ``2A_{16}`` (digits, then the base 2-3
 digits in its base: it equals the same digits in the same base (leading zeros aside) or the same digits with
 no base written (``52`` for a key ``52_8``: the student answered in the base asked and left the subscript
 out), never another base (``1011_3``) nor its value in base ten (``11_2`` is not ``3``: the question asked
-for the base-2 numeral; math-verify dropped the subscript and read ``1011_2`` as ``1011_3``).
+for the base-2 numeral; math-verify dropped the subscript and read ``1011_2`` as ``1011_3``). A plain key
+is in base ten: ``14_{10}`` is ``14``, ``10_2`` is not ``10`` (its value is two) and ``11_2`` not ``3``.
 A whole answer in English number words below a thousand is that integer: ``eighteen``, ``twenty-one``,
 ``one hundred and five`` (GSM8K answers a teacher would accept); ``one two`` and ``eighteen apples`` are no
 numbers.
@@ -146,9 +147,10 @@ def parse_base_number(s: str) -> BaseNumber | None:
 
 
 def base_numbers_equal(reference: BaseNumber, answer: BaseNumber) -> bool:
-    """Same digits, and the same base unless one side wrote none (module doc)."""
-    bases_agree = reference.base is None or answer.base is None or reference.base == answer.base
-    return bases_agree and reference.digits == answer.digits
+    """Same digits, and the same base unless the answer wrote none (module doc)."""
+    if reference.base is None:  # a key in base ten: 10_2 is two, not ten
+        return answer.base == 10 and reference.digits == answer.digits
+    return answer.base in (None, reference.base) and reference.digits == answer.digits
 
 
 def parse_ratio(s: str) -> tuple[Fraction, ...] | None:
