@@ -32,8 +32,8 @@ MODULES: tuple[str, ...] = (
 # this. No round may compute a snippet that a benchmark times: that run would be a cache hit, not the
 # work a model's code costs (benchmarks/sandbox_latency.py checks).
 WARM_TEMPLATES: tuple[str, ...] = (
-    "from sympy import *\nx, y, z, n = symbols('x y z n')\n"
-    "print(solve(x**2 - 3*x - {p}, x), solve(2*x**2 + {a}*x - {b}, x))",  # rational roots, irrational
+    "from sympy import *\nx, y, z, n = symbols('x y z n')\nprint(solve(x**2 - 3*x - {p}, x))",  # rational
+    "print(solve(2*x**2 + {a}*x - {b}, x))",  # irrational roots
     "print(simplify(sin({a}*x)**2 + cos({a}*x)**2), expand((x + {a})**5), factor(x**3 - {c}))",
     "print(integrate(x**{a} * exp(x), x), integrate(1/({a} + x**2), (x, 0, oo)), diff(tan({a}*x), x))",
     "print(series(sin({a}*x), x, 0, 6), limit(sin({a}*x)/x, x, 0), summation(1/n**{b}, (n, 1, oo)))",
@@ -72,10 +72,13 @@ def warm_snippets(rounds: int = WARM_ROUNDS) -> list[str]:
     return snippets
 
 
-# Compiled once; run by each idle child (see child._prefault): the most common call, in a form no
-# warm-up round used (so it runs sympy's code rather than returning a memoised result).
-_PREFAULT = WARM_TEMPLATES[0].format(a=3, b=4 * WARM_ROUNDS + 10, p=(WARM_ROUNDS + 9) * (WARM_ROUNDS + 6))
-PREFAULT_SNIPPETS = (compile(_PREFAULT, "<prefault>", "exec"),)
+# Compiled once; run by each idle child (see child._prefault): the warm-up's first snippet again. Its
+# result is memoised, so it costs the child a few ms and a request that arrives meanwhile waits less,
+# yet it copies most pages a sympy run writes to (measured: ~2,000 copy-on-write faults in a run after
+# no prefault, ~170 after this one). Through the server, an unseen quadratic one run at a time: p50
+# ~20 ms with no prefault, ~12 ms with this one; back to back, a heavier prefault (two fresh solves)
+# doubled the p50 (~32 ms against ~17) as requests waited for spare children to finish it.
+PREFAULT_SNIPPETS = (compile(warm_snippets(1)[0], "<prefault>", "exec"),)
 
 
 def preload() -> list[str]:
