@@ -81,9 +81,16 @@ class Child:
     """One confined child process and the server's ends of its channels."""
 
     def __init__(
-        self, pid: int, uid: int, ctrl: socket.socket, out_fd: int, err_fd: int, exited: asyncio.Future[Exit]
+        self,
+        pid: int,
+        uid: int,
+        ctrl: socket.socket,
+        out_fd: int,
+        err_fd: int,
+        exited: asyncio.Future[Exit],
+        pidfd: int = -1,
     ) -> None:
-        self.pid, self.uid = pid, uid
+        self.pid, self.uid, self.pidfd = pid, uid, pidfd
         self.out_fd, self.err_fd = out_fd, err_fd
         self.exited = exited
         self._ctrl = ctrl
@@ -192,8 +199,12 @@ class Child:
             self._signal(signal.SIGCONT)
 
     def _signal(self, sig: int) -> None:
+        """Through the pidfd when there is one: it names this child even after its pid is reused."""
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(self.pid, sig)
+            if self.pidfd >= 0:
+                signal.pidfd_send_signal(self.pidfd, sig)
+            else:
+                os.kill(self.pid, sig)
 
     def close_channels(self) -> None:
         self.closed = True
@@ -201,9 +212,11 @@ class Child:
             self._writer.close()
         else:
             self._ctrl.close()
-        for fd in (self.out_fd, self.err_fd):
+        for fd in (self.out_fd, self.err_fd, self.pidfd):
             with contextlib.suppress(OSError):
-                os.close(fd)
+                if fd >= 0:
+                    os.close(fd)
+        self.pidfd = -1
 
 
 class Pool:
@@ -239,7 +252,9 @@ class Pool:
         except (OSError, ZygoteDied) as exc:
             await self._free_uid(uid)
             raise ChildFailed(str(exc)) from exc
-        child = Child(spawned.pid, uid, spawned.ctrl, spawned.out_fd, spawned.err_fd, spawned.exited)
+        child = Child(
+            spawned.pid, uid, spawned.ctrl, spawned.out_fd, spawned.err_fd, spawned.exited, spawned.pidfd
+        )
         child.reniced = spare and self.plan.background_nice != 0
         child.expected = self.expected_layers
         self.live.add(child)
@@ -331,7 +346,7 @@ class Pool:
             print(f"sandbox server: kill by uid {child.uid} failed: {exc}", file=sys.stderr)
         if not child.exited.done():  # once reaped, its pid (and group id) may be someone else's
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(child.pid, signal.SIGKILL)
+                os.killpg(child.pid, signal.SIGKILL)  # its group: whatever it forked, if it could
             child.kill()
         await child.exited
         child.close_channels()

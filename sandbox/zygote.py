@@ -50,6 +50,7 @@ class Spawned:
     out_fd: int
     err_fd: int
     exited: asyncio.Future[Exit]
+    pidfd: int = -1  # -1 where the kernel has no pidfd_open (Linux < 5.3)
 
 
 class ZygoteDied(Exception):
@@ -137,13 +138,25 @@ def _spawn(
         ctrl = child_end.fileno()
         child_main(plan, uid, ctrl, out_fd, err_fd, workdir, streams=streams, spare=spare, warm=warm)
     child_end.close()
+    pidfd = _pidfd(pid)
     try:
         message = json.dumps({"spawned": uid, "pid": pid}).encode()
-        socket.send_fds(chan, [message], [server_end.fileno(), out_fd, err_fd])
+        fds = [server_end.fileno(), out_fd, err_fd] + ([pidfd] if pidfd >= 0 else [])
+        socket.send_fds(chan, [message], fds)
     finally:
         server_end.close()
-        os.close(out_fd)
-        os.close(err_fd)
+        for fd in (out_fd, err_fd, pidfd):
+            if fd >= 0:
+                os.close(fd)
+
+
+def _pidfd(pid: int) -> int:
+    """A pidfd for a child we have not reaped yet, so it names that process and no later one: the
+    server signals through it, never by a pid that may belong to someone else once the child is gone."""
+    try:
+        return os.pidfd_open(pid)
+    except (OSError, AttributeError):
+        return -1
 
 
 def _workdir(workroot: str | None, uid: int, chown: bool) -> str | None:
@@ -211,7 +224,7 @@ class ZygoteClient:
     def _on_readable(self) -> None:
         while True:
             try:
-                data, fds, _flags, _addr = socket.recv_fds(self._chan, _MAX_MESSAGE, 3)
+                data, fds, _flags, _addr = socket.recv_fds(self._chan, _MAX_MESSAGE, 4)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
@@ -230,7 +243,7 @@ class ZygoteClient:
             return
         uid = message.get("spawned", message.get("failed"))
         pending = self._pending.pop(uid, None)
-        if "failed" in message or len(fds) != 3 or pending is None or pending.done():
+        if "failed" in message or len(fds) not in (3, 4) or pending is None or pending.done():
             for fd in fds:
                 os.close(fd)
             if "pid" in message and (pending is None or pending.done()):
@@ -243,7 +256,8 @@ class ZygoteClient:
         exited = self._loop.create_future()
         self._exits[message["pid"]] = exited
         ctrl = socket.socket(fileno=fds[0])
-        pending.set_result(Spawned(message["pid"], ctrl, fds[1], fds[2], exited))
+        pidfd = fds[3] if len(fds) == 4 else -1
+        pending.set_result(Spawned(message["pid"], ctrl, fds[1], fds[2], exited, pidfd))
 
     def _died(self) -> None:
         assert self._loop is not None
