@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -91,9 +92,12 @@ def sandbox_socket() -> Iterator[str]:
     if not json.loads(announce or b"{}").get("ready"):
         server.kill()
         raise RuntimeError(f"sandbox server did not start: {announce!r}")
-    yield socket_path
-    server.terminate()
-    server.wait(timeout=10)
+    try:
+        yield socket_path
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        shutil.rmtree(sock_dir, ignore_errors=True)  # each test session left one behind in /tmp
 
 
 @pytest.fixture(scope="session")
