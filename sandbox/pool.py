@@ -191,15 +191,16 @@ class Child:
     def pause(self) -> None:
         """Stop every thread of a session's child between blocks: code it left running (a busy
         thread, a timer) gets no CPU while the model writes the next block. SIGKILL still works."""
-        if not self.exited.done():  # a reaped child's pid may belong to someone else by now
-            self._signal(signal.SIGSTOP)
+        self._signal(signal.SIGSTOP)
 
     def resume(self) -> None:
-        if not self.exited.done():
-            self._signal(signal.SIGCONT)
+        self._signal(signal.SIGCONT)
 
     def _signal(self, sig: int) -> None:
-        """Through the pidfd when there is one: it names this child even after its pid is reused."""
+        """Through the pidfd when there is one: it names this child even after its pid is reused.
+        Without one, never once the child is known to be reaped (its pid may be someone else's)."""
+        if self.pidfd < 0 and self.exited.done():
+            return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             if self.pidfd >= 0:
                 signal.pidfd_send_signal(self.pidfd, sig)

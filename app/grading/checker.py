@@ -1,6 +1,6 @@
 """`check(reference, answer)`: is a student's final answer equivalent to the reference?
 
-The rules, in the order they are tried (see `numbers`, `normalize`, `extract` for the details):
+The rules, in the order they are tried (see `numbers`, `numerals`, `normalize`, `extract` for the details):
 1. extraction: last ``\\boxed{}``, answer markers, bare answer, last expression; nothing -> ``no_answer``;
 2. normalization: Unicode math rewritten as LaTeX (``√2``, ``x²``, ``x₁``, ``1½``, ``∞``, ``≤``; see
    `unicode_math`), ``oo`` and ``\\varnothing`` as ``\\infty`` and ``\\emptyset``, ``2 1/2`` as 5/2, then
@@ -35,14 +35,12 @@ from app.grading.extract import extract_answer
 from app.grading.normalize import normalize, unwrap_text
 from app.grading.numbers import (
     PlainNumber,
-    base_numbers_equal,
     expand_scientific,
     numbers_equal,
-    parse_base_number,
     parse_plain_number,
-    parse_ratio,
     without_percent,
 )
+from app.grading.numerals import base_numbers_equal, parse_base_number, parse_ratio
 from app.grading.symbolic import exact_number, parse_math, symbolic_equal
 from app.grading.verdict import Verdict
 
@@ -99,13 +97,13 @@ def _compare(ref: str, ans: str) -> tuple[str, str]:
     if _is_text(ref) and parse_plain_number(ref) is None:  # "eighteen" is a number (`numbers`)
         return _compare_text(ref, ans)
     ref_ratio, ans_ratio = parse_ratio(ref), parse_ratio(ans)
-    if ref_ratio is not None or ans_ratio is not None:  # a ratio or a time, never a quotient (`numbers`)
+    if ref_ratio is not None or ans_ratio is not None:  # a ratio or a time, never a quotient (`numerals`)
         if ref_ratio == ans_ratio:
             return "equal_numeric", "the same terms in the same order"
         return "not_equal", "a different ratio or time"
     ref_base, ans_base = parse_base_number(ref), parse_base_number(ans)
     if ref_base is not None and ans_base is not None and (ref_base.base or ans_base.base):
-        if base_numbers_equal(ref_base, ans_base):  # 1011_2 is 1011_{2}, never 1011_3 nor 11 (`numbers`)
+        if base_numbers_equal(ref_base, ans_base):  # 1011_2 is 1011_{2}, never 1011_3 nor 11 (`numerals`)
             return "equal_numeric", "the same digits in the same base"
         return "not_equal", "a different numeral or base"
     ref_number, ans_number = parse_plain_number(ref), parse_plain_number(ans)
