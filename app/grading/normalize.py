@@ -59,7 +59,7 @@ _SPACING = re.compile(
 # Whole tokens only: "foo", "book" and sympy's complex infinity "zoo" keep their letters.
 _SYMPY_INFINITY = re.compile(r"(?<![A-Za-z0-9_\\])oo(?![A-Za-z0-9_])")
 _COLON = re.compile(r"\s*\\colon(?![A-Za-z])\s*")
-# \text{1011}_2, \mathrm{2A}_{16}, (1011)_2: a base-n number's digits in a wrapper (see `numbers`).
+# \text{1011}_2, \mathrm{2A}_{16}, (1011)_2: a base-n number's digits in a wrapper (see `numerals`).
 _BASE_DIGITS = re.compile(r"\\(?:text|textrm|mathrm|mbox)\s*\{\s*(\d[0-9A-Z]*)\s*\}(?=\s*_)|\((\d+)\)(?=_)")
 _LOG_E = re.compile(r"\\log\s*_\s*(?:e|\{\s*e\s*\})(?![A-Za-z])")
 # "= 5" and "≈ 3.14" state the value; "x = 5" keeps its variable.
