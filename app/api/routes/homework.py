@@ -60,7 +60,8 @@ def _runner(request: Request) -> HomeworkRunner:
 
 
 def _unknown(job_id: str) -> JSONResponse:
-    return error_response(404, "job_not_found", f"no homework job {job_id!r}")
+    shown = job_id if len(job_id) <= 64 else job_id[:64] + "…"  # never echo a megabyte of path back
+    return error_response(404, "job_not_found", f"no homework job {shown!r}")
 
 
 _SUBMIT_ERRORS: dict[int | str, dict[str, Any]] = {
