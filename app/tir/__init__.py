@@ -3,6 +3,7 @@
 from app.tir.errors import (
     DeadlineExceeded,
     ModelBadResponse,
+    ModelContextExceeded,
     ModelError,
     ModelRejected,
     ModelServerError,
@@ -29,6 +30,7 @@ __all__ = [
     "LoopLimits",
     "ModelBadResponse",
     "ModelClient",
+    "ModelContextExceeded",
     "ModelError",
     "ModelRejected",
     "ModelServerError",

@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "DeadlineExceeded",
     "ModelBadResponse",
+    "ModelContextExceeded",
     "ModelError",
     "ModelRejected",
     "ModelServerError",
@@ -48,6 +49,27 @@ class ModelRejected(ModelError):
     """The model server refused the request with a 4xx other than 429 (not retried)."""
 
     code = "model_rejected"
+
+
+class ModelContextExceeded(ModelRejected):
+    """The prompt plus `max_tokens` do not fit the model's context (vLLM, SGLang, llama.cpp answer 400).
+
+    `context_length` and `prompt_tokens` are the server's own figures when its message gives them.
+    """
+
+    def __init__(
+        self, message: str, context_length: int | None = None, prompt_tokens: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.context_length = context_length
+        self.prompt_tokens = prompt_tokens
+
+    @property
+    def room(self) -> int | None:
+        """New tokens the server would accept after this prompt, if it said enough to know."""
+        if self.context_length is None or self.prompt_tokens is None:
+            return None
+        return self.context_length - self.prompt_tokens
 
 
 class ModelBadResponse(ModelError):

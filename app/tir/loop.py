@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from app.tir.errors import SandboxUnavailable
+from app.tir.errors import ModelContextExceeded, SandboxUnavailable
 from app.tir.model_client import Completion, ModelClient, SamplingParams
 from app.tir.parsing import find_trailing_code_block, last_boxed, split_segments
 from app.tir.prompt import Conversation, render_chatml
@@ -142,6 +142,25 @@ class _Trajectory:
         self.used_tokens = usage.prompt_tokens + completion_tokens
         return comp
 
+    async def generate_within_context(self, budget: int) -> Completion | None:
+        """`generate`, or None when the server says the prompt leaves no room for new text.
+
+        Our token counts for fed-back output are estimates; when the server refuses prompt + max_tokens as
+        too long and says how long the prompt is, one retry asks for exactly the room that is left.
+        """
+        try:
+            return await self.generate(budget)
+        except ModelContextExceeded as exc:
+            refused = exc
+        room = refused.room
+        if room is None or refused.prompt_tokens is None or not _MIN_NEW_TOKENS <= room < budget:
+            return None
+        self.used_tokens = refused.prompt_tokens  # the server's count beats our estimate
+        try:
+            return await self.generate(room)
+        except ModelContextExceeded:
+            return None
+
     async def _session(self) -> CodeSession:
         if self.session is None:
             opened = time.perf_counter()
@@ -192,7 +211,10 @@ class _Trajectory:
                 if budget < _MIN_NEW_TOKENS:
                     sample.finish = "length"
                     break
-                comp = await self.generate(budget)
+                comp = await self.generate_within_context(budget)
+                if comp is None:
+                    sample.finish = "length"
+                    break
                 segments = split_segments(comp.text)
                 for seg in segments:
                     sample.steps.append(Step(seg.type, seg.content))

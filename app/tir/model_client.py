@@ -8,7 +8,10 @@ connection errors, 429 and 5xx with backoff, and turns every failure into a type
 from __future__ import annotations
 
 import asyncio
+import datetime
+import email.utils
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -18,6 +21,7 @@ import httpx
 
 from app.tir.errors import (
     ModelBadResponse,
+    ModelContextExceeded,
     ModelError,
     ModelRejected,
     ModelServerError,
@@ -85,11 +89,21 @@ def _held_back(text: str) -> int:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
+    """Seconds from a Retry-After header: delay-seconds or an HTTP-date (RFC 9110); None if absent or bad."""
     value = response.headers.get("retry-after")
+    if value is None:
+        return None
     try:
-        return max(0.0, float(value)) if value is not None else None
+        return max(0.0, float(value))
     except ValueError:
-        return None  # HTTP-date form: fall back to our own backoff
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - datetime.datetime.now(datetime.UTC)).total_seconds())
 
 
 class _TextAssembler:
@@ -108,6 +122,7 @@ class _TextAssembler:
         self._scanned = 0  # raw offset up to which stop strings were searched
         self._stop_at: int | None = None
         self._emitted = 0  # chars of text already handed to the sink
+        self._sent = False  # the sink has seen some text: a retry would show it twice
 
     @property
     def stopped(self) -> bool:
@@ -158,17 +173,19 @@ class _TextAssembler:
         safe = end - self._start
         if self._sink is not None and safe > self._emitted:
             await self._sink(self._raw[self._start + self._emitted : self._start + safe])
+            self._sent = True
         self._emitted = max(self._emitted, safe)
 
     async def flush(self) -> None:
         text = self.text
         if self._sink is not None and len(text) > self._emitted:
             await self._sink(text[self._emitted :])
+            self._sent = True
         self._emitted = len(text)
 
     @property
     def emitted_any(self) -> bool:
-        return self._emitted > 0
+        return self._sent
 
 
 class ModelClient:
@@ -291,18 +308,8 @@ class ModelClient:
             )
 
     def _check_status(self, response: httpx.Response, body_text: str) -> None:
-        status = response.status_code
-        if status == 200:
-            return
-        snippet = " ".join(body_text.split())[:_ERROR_SNIPPET]
-        if status == 429:
-            raise _Retryable(
-                ModelServerError(f"model server kept answering 429 (rate limited): {snippet}"),
-                _retry_after(response),
-            )
-        if status >= 500:
-            raise _Retryable(ModelServerError(f"model server answered {status}: {snippet}"))
-        raise ModelRejected(f"model server rejected the request with {status}: {snippet}")
+        if response.status_code != 200:
+            raise _failure(response.status_code, body_text, _retry_after(response))
 
     async def _post_once(self, path: str, body: dict[str, Any], assembler: _TextAssembler) -> _Result:
         async with self._transport_errors():
@@ -313,6 +320,7 @@ class ModelClient:
     async def _parse_body(self, text: str, assembler: _TextAssembler) -> _Result:
         try:
             data = json.loads(text)
+            _raise_error_object(data)
             choice = data["choices"][0]
             piece = choice["text"] if self.mode == "completions" else choice["message"]["content"]
         except (ValueError, KeyError, IndexError, TypeError) as exc:
@@ -344,6 +352,7 @@ class ModelClient:
                     raise ModelBadResponse(f"model server streamed malformed JSON: {data[:100]}") from exc
                 if not isinstance(chunk, dict):
                     raise ModelBadResponse(f"model server streamed an unexpected chunk: {data[:100]}")
+                _raise_error_object(chunk)  # vLLM, SGLang, llama.cpp report mid-stream failures so
                 if isinstance(chunk.get("usage"), dict):
                     usage = chunk["usage"]
                 for choice in chunk.get("choices") or []:
@@ -393,6 +402,73 @@ class _TransportErrors:
         raise _Retryable(
             ModelUnavailable(f"model server at {self.base_url} failed: {_describe(exc)}")
         ) from exc
+
+
+# How vLLM, SGLang, llama.cpp and LM Studio word "prompt + max_tokens exceed the context".
+_CONTEXT_ERROR = re.compile(r"context (?:length|size|window)|exceed_context_size", re.IGNORECASE)
+_CONTEXT_LIMIT = re.compile(
+    r"context (?:length|size) (?:is |of )?(?:only )?(\d+)|\bn_ctx\W+(\d+)", re.IGNORECASE
+)
+_PROMPT_SIZE = re.compile(
+    r"(\d+) (?:tokens )?in the messages|has (\d+) input tokens|(\d+) tokens from the input"
+    r"|input \((\d+) tokens\)|\bn_prompt_tokens\W+(\d+)",
+    re.IGNORECASE,
+)
+
+
+def _first_number(pattern: re.Pattern[str], text: str) -> int | None:
+    m = pattern.search(text)
+    return next((int(g) for g in m.groups() if g), None) if m else None
+
+
+def _failure(status: int, body_text: str, retry_after: float | None = None) -> Exception:
+    """The exception for a failed answer: retryable (429, 5xx) or a final `ModelRejected` (other 4xx)."""
+    message = _error_message(body_text)
+    if status == 400 and _CONTEXT_ERROR.search(body_text):
+        return ModelContextExceeded(
+            f"model server refused a prompt too long for its context: {message}",
+            _first_number(_CONTEXT_LIMIT, body_text),
+            _first_number(_PROMPT_SIZE, body_text),
+        )
+    if status == 429:
+        return _Retryable(
+            ModelServerError(f"model server kept answering 429 (rate limited): {message}"), retry_after
+        )
+    if status >= 500:
+        return _Retryable(ModelServerError(f"model server answered {status}: {message}"), retry_after)
+    return ModelRejected(f"model server rejected the request with {status}: {message}")
+
+
+def _error_object(data: Any) -> dict[str, Any] | str | None:
+    """The error a JSON answer carries: `{"error": ...}` (OpenAI, SGLang, llama.cpp) or vLLM's bare
+    `{"object": "error", ...}`."""
+    if not isinstance(data, dict):
+        return None
+    if data.get("object") == "error":
+        return data
+    error = data.get("error")
+    return error if isinstance(error, dict | str) and error else None
+
+
+def _error_message(body_text: str) -> str:
+    """The server's error text on one line: the error object's message when there is one."""
+    try:
+        error = _error_object(json.loads(body_text))
+    except ValueError:
+        error = None
+    message = error.get("message") if isinstance(error, dict) else error
+    text = message if isinstance(message, str) and message else body_text
+    return " ".join(text.split())[:_ERROR_SNIPPET]
+
+
+def _raise_error_object(data: Any) -> None:
+    """Servers that fail after answering 200 send an error object in the body or as a stream event."""
+    error = _error_object(data)
+    if error is None:
+        return
+    code = error.get("code") if isinstance(error, dict) else None
+    status = code if isinstance(code, int) and 400 <= code < 600 else 500
+    raise _failure(status, json.dumps(data))
 
 
 def _describe(exc: BaseException) -> str:

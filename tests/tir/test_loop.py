@@ -1,0 +1,63 @@
+"""The loop against real model-server behaviour (replay or scripted server) and the real sandbox."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from app.tir.loop import LoopLimits, run_trajectory
+from app.tir.model_client import ModelClient, SamplingParams
+from app.tir.prompt import TIR_SYSTEM_PROMPT, Conversation
+from sandbox import Sandbox
+from tests.conftest import StartReplay
+from tests.tir.conftest import Scripted, error
+
+LETTERS = "Context check: print the letters a and b, comma-separated, 700 times over, three times."
+LETTERS_TRAJECTORY = (
+    "".join(
+        f"Round {i}.\n```python\nprint(','.join('ab' * 700))\n```\n```output\n(see above)\n```\n"
+        for i in (1, 2, 3)
+    )
+    + "Each line holds $\\boxed{2799}$ characters."
+)
+
+
+async def test_a_context_refusal_after_underestimated_outputs_retries_within_the_servers_room(
+    tmp_path: Path, start_replay: StartReplay, sandbox: Sandbox
+):
+    # "a,b,a,b" is a token per character for the server, a third of that by our estimate: after three
+    # fed-back outputs the fourth call's prompt + max_tokens pass the 4,096-token context, and the server
+    # (as vLLM does) refuses it with 400, saying how long the prompt is.
+    traces = tmp_path / "letters.jsonl"
+    traces.write_text(json.dumps({"problem": LETTERS, "trajectory": LETTERS_TRAJECTORY}) + "\n")
+    replay = start_replay(
+        traces, extra=["--context-length", "4096", "--request-log", str(tmp_path / "req.jsonl")]
+    )
+    async with ModelClient(replay.url, "replay") as client:
+        sample = await run_trajectory(
+            client, sandbox.session, Conversation(TIR_SYSTEM_PROMPT, LETTERS), SamplingParams(), LoopLimits()
+        )
+    assert sample.rounds == 3 and all(s.truncated for s in sample.steps if s.type == "output")
+    assert sample.finish == "answered" and sample.answer == "2799"
+    asked = [json.loads(line)["max_tokens"] for line in (tmp_path / "req.jsonl").read_text().splitlines()]
+    assert len(asked) == 5 and asked[3] == 1024 and asked[4] < 1024  # refused, then the room that was left
+
+
+async def test_no_room_left_ends_the_trajectory_as_length_not_as_an_error(
+    scripted: Scripted, sandbox: Sandbox
+):
+    refusal = (
+        "This model's maximum context length is 4096 tokens. However, you requested 5090 tokens "
+        "(4090 in the messages, 1000 in the completion). Please reduce the length of the messages."
+    )
+    scripted.play(error(400, refusal))
+    async with ModelClient(scripted.url, "scripted") as client:
+        sample = await run_trajectory(
+            client,
+            sandbox.session,
+            Conversation(TIR_SYSTEM_PROMPT, "Long problem."),
+            SamplingParams(),
+            LoopLimits(),
+        )
+    assert sample.finish == "length" and sample.answer is None
+    assert len(scripted.requests()) == 1  # 6 tokens of room: not worth a call

@@ -1,0 +1,122 @@
+"""What real model servers send when things go wrong, played byte for byte by the scripted server.
+
+The error bodies are the ones vLLM, SGLang and llama.cpp's server write (copied from their sources' formats);
+the client under test is the real `ModelClient` over loopback.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+
+import pytest
+
+from app.tir.errors import ModelContextExceeded, ModelRejected, ModelServerError
+from app.tir.model_client import ModelClient, SamplingParams
+from app.tir.prompt import TIR_SYSTEM_PROMPT, Conversation
+from tests.tir.conftest import Scripted, body, error, piece, sse
+
+CONV = Conversation(TIR_SYSTEM_PROMPT, "What is 2 + 2?")
+ANSWER = "So the answer is $\\boxed{4}$."
+
+
+def client(scripted: Scripted, **kw: object) -> ModelClient:
+    return ModelClient(scripted.url, "scripted", backoff=0.01, **kw)  # type: ignore[arg-type]
+
+
+# vLLM: an engine failure after the 200 header becomes one error event, then [DONE]
+VLLM_STREAM_ERROR = {
+    "error": {"object": "error", "message": "CUDA error: an illegal memory access", "code": 500}
+}
+
+
+async def test_error_event_inside_a_200_stream_is_retried_not_taken_as_the_end(scripted: Scripted):
+    scripted.play(sse(piece("So the answer"), VLLM_STREAM_ERROR), sse(piece(ANSWER), piece("", "stop")))
+    async with client(scripted) as c:
+        comp = await c.complete(CONV, SamplingParams())
+    assert comp.text == ANSWER  # not "So the answer", a stop with no answer
+    assert len(scripted.requests()) == 2
+
+
+async def test_error_event_after_text_was_shown_is_a_typed_failure(scripted: Scripted):
+    scripted.play(sse(piece("So the answer"), VLLM_STREAM_ERROR))
+    shown: list[str] = []
+
+    async def sink(delta: str) -> None:
+        shown.append(delta)
+
+    async with client(scripted) as c:
+        with pytest.raises(ModelServerError, match="illegal memory access"):
+            await c.complete(CONV, SamplingParams(), sink)
+    assert shown and len(scripted.requests()) == 1  # the reader saw text: a retry would repeat it
+
+
+async def test_error_body_with_status_200_is_a_failure(scripted: Scripted):
+    # vLLM's bare error object; a 4xx code inside it is final, like the status would be
+    bare = {"object": "error", "message": "seed must be an integer", "type": "BadRequestError", "code": 400}
+    scripted.play({"status": 200, "chunks": [json.dumps(bare)]})
+    async with client(scripted, stream=False) as c:
+        with pytest.raises(ModelRejected, match="seed must be an integer"):
+            await c.complete(CONV, SamplingParams())
+    assert len(scripted.requests()) == 1
+
+
+VLLM_OLD = (
+    "This model's maximum context length is 4096 tokens. However, you requested 4210 tokens "
+    "(3186 in the messages, 1024 in the completion). Please reduce the length of the messages or completion."
+)
+VLLM_NEW = (
+    "'max_tokens' or 'max_completion_tokens' is too large: 1024. This model's maximum context length is "
+    "4096 tokens and your request has 3186 input tokens (1024 > 4096 - 3186)."
+)
+SGLANG = (
+    "Requested token count exceeds the model's maximum context length of 4096 tokens. You requested a total "
+    "of 4210 tokens: 3186 tokens from the input messages and 1024 tokens for the completion. Please reduce "
+    "the number of tokens in the input messages or the completion to fit within the limit."
+)
+LLAMA_CPP = {
+    "error": {
+        "code": 400,
+        "message": "the request exceeds the available context size, try increasing it",
+        "type": "exceed_context_size_error",
+        "n_prompt_tokens": 3186,
+        "n_ctx": 4096,
+    }
+}
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        error(400, VLLM_OLD),
+        error(400, VLLM_NEW),
+        error(400, SGLANG),
+        {"status": 400, "chunks": [json.dumps(LLAMA_CPP)]},
+    ],
+    ids=["vllm-old", "vllm-new", "sglang", "llama.cpp"],
+)
+async def test_context_length_refusals_are_recognised_with_the_servers_figures(scripted: Scripted, response):
+    scripted.play(response)
+    async with client(scripted) as c:
+        with pytest.raises(ModelContextExceeded) as info:
+            await c.complete(CONV, SamplingParams())
+    assert info.value.room == 4096 - 3186
+    assert len(scripted.requests()) == 1  # a 400 is not retried
+
+
+async def test_503_retry_after_is_honoured(scripted: Scripted):
+    scripted.play(error(503, "server is loading the model", **{"Retry-After": "1"}), body(ANSWER))
+    started = time.monotonic()
+    async with client(scripted, stream=False) as c:
+        comp = await c.complete(CONV, SamplingParams())
+    assert comp.text == ANSWER and time.monotonic() - started >= 0.9  # our own backoff is 0.01 s
+
+
+async def test_retry_after_as_an_http_date_is_honoured(scripted: Scripted):
+    when = email.utils.formatdate(time.time() + 2.5, usegmt=True)  # whole seconds: 1.5 to 2.5 s away
+    scripted.play(error(429, "rate limited", **{"Retry-After": when}), body(ANSWER))
+    started = time.monotonic()
+    async with client(scripted, stream=False) as c:
+        comp = await c.complete(CONV, SamplingParams())
+    assert comp.text == ANSWER and time.monotonic() - started >= 1.2
