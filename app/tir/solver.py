@@ -16,6 +16,8 @@ from app.tir.voting import Equivalence, normalized_equivalent, vote
 
 __all__ = ["SolveRequest", "Solver"]
 
+_VOTE_GRACE_S = 2.0  # a vote over the samples finished by the deadline gets at least this long
+
 
 @dataclass(frozen=True, slots=True)
 class SolveRequest:
@@ -89,20 +91,42 @@ class Solver:
             await emit({"event": "sample", "sample": index, "answer": sample.answer, "finish": sample.finish})
         return sample
 
+    async def _run_until_deadline(
+        self,
+        req: SolveRequest,
+        conv: Conversation,
+        limits: LoopLimits,
+        emit: EventSink | None,
+        started: float,
+    ) -> list[Sample | SolveError]:
+        """Every trajectory's outcome; those still running at the deadline are cut (`DeadlineExceeded`)."""
+        tasks = [asyncio.create_task(self._one(req, conv, limits, i, emit)) for i in range(req.samples)]
+        try:
+            await asyncio.wait(tasks, timeout=self.deadline_s - (time.perf_counter() - started))
+        finally:
+            running = [t for t in tasks if not t.done()]
+            for t in running:
+                t.cancel()
+            if running:
+                await asyncio.wait(running)  # their sandbox sessions close before the request answers
+        cut = DeadlineExceeded(f"the solve did not finish within {self.deadline_s:g} s")
+        return [cut if t.cancelled() else t.result() for t in tasks]
+
     async def solve(self, req: SolveRequest, emit: EventSink | None = None) -> SolveResult:
         """Run the request to a voted result; raises `SolveError` when every sample failed or time ran out."""
         started = time.perf_counter()
         system = system_prompt_for(req.mode, req.system_prompt)
         conv = Conversation(system=system, user=req.problem)
         limits = self._limits_for(req)
+        outcomes = await self._run_until_deadline(req, conv, limits, emit, started)
+        samples = [_sample_or_error(o, self._params(req, i).seed) for i, o in enumerate(outcomes)]
+        if not any(s.answer for s in samples):
+            cut = next((o for o in outcomes if isinstance(o, DeadlineExceeded)), None)
+            if cut is not None or all(isinstance(o, SolveError) for o in outcomes):
+                raise cut or next(o for o in outcomes if isinstance(o, SolveError))
+        remaining = self.deadline_s - (time.perf_counter() - started)
         try:
-            async with asyncio.timeout(self.deadline_s):
-                outcomes = await asyncio.gather(
-                    *(self._one(req, conv, limits, i, emit) for i in range(req.samples))
-                )
-                samples = [_sample_or_error(o, self._params(req, i).seed) for i, o in enumerate(outcomes)]
-                if all(isinstance(o, SolveError) for o in outcomes):
-                    raise next(o for o in outcomes if isinstance(o, SolveError))
+            async with asyncio.timeout(max(remaining, _VOTE_GRACE_S)):
                 outcome = await vote([s.answer for s in samples], self.equivalent)
         except TimeoutError:
             raise DeadlineExceeded(f"the solve did not finish within {self.deadline_s:g} s") from None
