@@ -16,10 +16,11 @@ __all__ = [
 ]
 
 OUTPUT_FENCE = "```output"
-_PY_OPEN = re.compile(r"```python[ \t]*\n")
+# Qwen2.5-Math writes ```python; the other tags for it (```py, ```Python, ```python3) are runnable too
+_PY_OPEN = re.compile(r"```(?:python3?|py)[ \t]*\n", re.IGNORECASE)
 _FENCE_CLOSE = re.compile(r"^```[ \t]*$", re.MULTILINE)
 _OUTPUT_BLOCK = re.compile(r"```output\n.*?(?:\n```(?:\n|$)|$)", re.DOTALL)
-_BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_BOXED = re.compile(r"\\(?:boxed|fbox)(?:\s*(\{)|[ \t]+([^\s${][^\s$]*))")  # \boxed{...} or \boxed 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,18 +85,28 @@ def strip_output_blocks(text: str) -> str:
 
 
 def last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` in `text`, nested braces handled; None if absent or unclosed."""
+    """Content of the last non-empty ``\\boxed{...}`` in `text`, nested braces handled; None if absent.
+
+    An unclosed box does not count; an empty one (``\\boxed{}``, the instruction quoted back) is skipped;
+    ``\\boxed 5`` without braces is read up to the next space or ``$``, as the Qwen2.5-Math evaluation does.
+    """
     found: str | None = None
     for m in _BOXED.finditer(text):
-        depth, i = 1, m.end()
-        while i < len(text) and depth:
-            ch = text[i]
-            if ch == "\\":
-                i += 2  # escaped char such as \{ never changes depth
-                continue
-            depth += ch == "{"
-            depth -= ch == "}"
-            i += 1
-        if depth == 0:
-            found = text[m.end() : i - 1].strip()
+        content = _braced(text, m.end()) if m.group(1) else m.group(2).rstrip(".,;:")
+        if content is not None and content.strip():
+            found = content.strip()
     return found
+
+
+def _braced(text: str, start: int) -> str | None:
+    """Text from `start` up to the brace that closes the one before it; None if it is never closed."""
+    depth, i = 1, start
+    while i < len(text) and depth:
+        ch = text[i]
+        if ch == "\\":
+            i += 2  # escaped char such as \{ never changes depth
+            continue
+        depth += ch == "{"
+        depth -= ch == "}"
+        i += 1
+    return text[start : i - 1] if depth == 0 else None

@@ -61,3 +61,24 @@ async def test_no_room_left_ends_the_trajectory_as_length_not_as_an_error(
         )
     assert sample.finish == "length" and sample.answer is None
     assert len(scripted.requests()) == 1  # 6 tokens of room: not worth a call
+
+
+PY_TAG = "Fence check: what is six times seven?"
+PY_TAG_TRAJECTORY = (
+    "Let me compute it.\n```py  \nprint(6 * 7)\n```\n```output\n42\n```\nSo the answer is $\\boxed 42$."
+)
+
+
+async def test_a_py_tagged_block_runs_and_an_unbraced_box_answers(
+    tmp_path: Path, start_replay: StartReplay, sandbox: Sandbox
+):
+    traces = tmp_path / "fence.jsonl"
+    traces.write_text(json.dumps({"problem": PY_TAG, "trajectory": PY_TAG_TRAJECTORY}) + "\n")
+    replay = start_replay(traces)
+    async with ModelClient(replay.url, "replay") as client:
+        sample = await run_trajectory(
+            client, sandbox.session, Conversation(TIR_SYSTEM_PROMPT, PY_TAG), SamplingParams(), LoopLimits()
+        )
+    assert [s.type for s in sample.steps] == ["text", "code", "output", "text"]
+    assert sample.steps[2].content == "42" and sample.steps[2].status == "ok"
+    assert sample.finish == "answered" and sample.answer == "42"

@@ -31,3 +31,19 @@ def test_split_segments_keeps_order_and_drops_blank_prose():
     assert [s.type for s in segs] == ["text", "code", "text", "code"]
     assert segs[1].content == "a = 2" and segs[3].content == "print(a)"
     assert segs[0].content == "Intro.\n"
+
+
+def test_other_python_fence_tags_open_runnable_blocks():
+    for tag in ("py", "Python", "python3", "PY"):
+        block = find_trailing_code_block(f"Compute.\n```{tag}  \nprint(6 * 7)\n```  \n")
+        assert block is not None and block.code == "print(6 * 7)", tag
+    assert find_trailing_code_block("```pycon\n>>> 1\n```\n") is None
+    assert find_trailing_code_block("```output\n42\n```\n") is None
+
+
+def test_boxed_without_braces_and_empty_boxes():
+    assert last_boxed(r"The answer is $\boxed 18$ dollars.") == "18"
+    assert last_boxed(r"so \boxed 42.") == "42"
+    assert last_boxed(r"It is $\boxed{3}$. (I put the final answer within \boxed{}.)") == "3"
+    assert last_boxed(r"Put the final answer within \boxed{ }.") is None
+    assert last_boxed("the answer \\boxed\nis unclear") is None
