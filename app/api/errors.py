@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
+from app.api.disconnect import ClientGone
 from app.tir.errors import SolveError
 
 __all__ = ["error_response", "install_error_handlers"]
@@ -40,6 +41,16 @@ async def _solve_error(request: Request, exc: Exception) -> JSONResponse:
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return error_response(500, "internal_error", f"unexpected {type(exc).__name__}; see the service log")
+
+
+async def _client_gone(request: Request, exc: Exception) -> JSONResponse:
+    # Nobody reads this answer; it is for the access log and the request metrics (nginx's 499).
+    log.info(
+        "client closed the connection on %s %s; its work was cancelled", request.method, request.url.path
+    )
+    return error_response(
+        499, "client_closed_request", "the client closed the connection; the work was cancelled"
+    )
 
 
 def _safe(value: Any, limit: int = _MAX_INPUT_CHARS) -> Any:
@@ -136,6 +147,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SolveError, _solve_error)
+    app.add_exception_handler(ClientGone, _client_gone)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

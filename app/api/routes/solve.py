@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import StreamingResponse
 
+from app.api.disconnect import unless_disconnected
 from app.api.schemas import ErrorBody, SolveBody, SolveResponse
 from app.observability import observed
 from app.tir.errors import SolveError
@@ -99,5 +100,5 @@ async def solve(body: SolveBody, request: Request) -> Any:
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    result = await observed(solver.solve(body.to_request()))
+    result = await unless_disconnected(request, observed(solver.solve(body.to_request())))
     return result.to_dict()
