@@ -76,6 +76,16 @@ class UidRange:
             return candidate, fd
         raise OSError(f"no free block of {self.count} sandbox uids above {self.base} ({blocks} tried)")
 
+    def kill_leftovers(self) -> None:
+        """Kill what a server that held this range before left running: it was killed itself, and a
+        child of it that escaped its parent-death signal would otherwise live on until its uid is
+        next recycled."""
+        for uid in self:
+            try:
+                confine.kill_uid(uid)
+            except OSError as exc:
+                print(f"sandbox server: kill by uid {uid} failed: {exc}", file=sys.stderr)
+
 
 class Child:
     """One confined child process and the server's ends of its channels."""
@@ -132,20 +142,24 @@ class Child:
         cpu_seconds: float = 0.0,
     ) -> RunResult:
         """Send one block and wait for it, killing the child at the wall-clock deadline."""
-        assert self._reader is not None and self._writer is not None
         start = time.perf_counter()
         status, error = "ok", ""
+        timed_out = f"TimeoutError: execution exceeded the {timeout:g} s wall-clock limit"
         try:
-            await write_frame(self._writer, {"code": code, "keep": keep})
-            reply = await asyncio.wait_for(read_frame(self._reader, MAX_REPLY), timeout)
+            # The send is under the deadline too: a session's earlier block may have stopped the child
+            # from reading, and a big block then fills the socket.
+            reply = await asyncio.wait_for(self._exchange(code, keep), timeout)
             status, error = _checked_reply(reply)
         except TimeoutError:
             self.kill()
             await self.exited
-            status, error = "timeout", f"TimeoutError: execution exceeded the {timeout:g} s wall-clock limit"
+            status, error = "timeout", timed_out
             self.dead_reason = "killed at its wall-clock deadline"
         except (asyncio.IncompleteReadError, ConnectionError):
-            status, error = self._death_status(await self.exited, cpu_seconds)
+            ended = await self._exit_by(start + timeout)
+            status, error = (
+                ("timeout", timed_out) if ended is None else self._death_status(ended, cpu_seconds)
+            )
             self.dead_reason = error
         except ProtocolError as exc:  # the code wrote to the control channel itself
             self.kill()
@@ -163,7 +177,22 @@ class Child:
             error = error or f"output exceeded the {fsize // MiB} MiB cap"
         clipped = clip_text(error, keep_bytes)
         truncated = out.truncated or err.truncated or clipped.truncated
-        return RunResult(status, out.text, err.text, clipped.text, truncated, duration_ms)
+        return RunResult(status, out.text, err.text, _encodable(clipped.text), truncated, duration_ms)
+
+    async def _exchange(self, code: str, keep: bool) -> dict:
+        assert self._reader is not None and self._writer is not None
+        await write_frame(self._writer, {"code": code, "keep": keep})
+        return await read_frame(self._reader, MAX_REPLY)
+
+    async def _exit_by(self, deadline: float) -> Exit | None:
+        """How the child ended, once its channel closed; None if it was still running at the run's
+        deadline (then it is killed): code that closes its channel and sleeps must not hold the run."""
+        await asyncio.wait([self.exited], timeout=max(0.0, deadline - time.perf_counter()))
+        if self.exited.done():
+            return self.exited.result()
+        self.kill()
+        await self.exited
+        return None
 
     @staticmethod
     def _death_status(ended: Exit, cpu_seconds: float) -> tuple[str, str]:
@@ -398,6 +427,12 @@ def _checked_reply(reply: dict) -> tuple[str, str]:
     if status not in ("ok", "error", "memory") or not isinstance(error, str):
         raise ProtocolError(f"unexpected reply {str(reply)[:80]!r}")
     return status, error
+
+
+def _encodable(text: str) -> str:
+    """``text`` with lone surrogates (``raise ValueError('\\udcff')``, or escaped in a forged reply)
+    spelled out, so that callers can encode the result as UTF-8."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _clear_dir(path: str) -> None:

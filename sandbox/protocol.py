@@ -27,8 +27,8 @@ def encode(message: dict[str, Any]) -> bytes:
 def decode(body: bytes) -> dict[str, Any]:
     try:
         message = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProtocolError(f"frame is not valid JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # also deep nesting and ints past the digit limit
+        raise ProtocolError(f"frame is not valid JSON: {str(exc)[:200]}") from None
     if not isinstance(message, dict):
         raise ProtocolError("frame must hold a JSON object")
     return message

@@ -4,8 +4,9 @@ An allowlist: a child may make only the system calls that a Python calculator ne
 own /tmp, memory, time, signals to itself, threads); everything else, including system calls newer
 than this list, fails with EPERM (Python raises PermissionError), so hostile code fails loudly but the
 child survives to report it. Threads stay allowed: ``clone`` passes only with ``CLONE_THREAD``, and
-``clone3`` returns ENOSYS so glibc falls back to ``clone``. A call from another ABI (i386 ``int 0x80``,
-x32) kills the child: libseccomp's filter only accepts the native one.
+``clone3`` returns ENOSYS so glibc falls back to ``clone``. ``prlimit64`` and ``setpriority`` reach only
+the caller, and ``prctl`` cannot change its parent-death signal from SIGKILL. A call from another ABI
+(i386 ``int 0x80``, x32) kills the child: libseccomp's filter only accepts the native one.
 
 The list came from tracing the 1,319 ToRA programs and a broad set of library calls (numpy, sympy,
 mpmath, threads, tempfile, shutil, sqlite3, signals, timers) in a confined child, plus their close
@@ -22,6 +23,9 @@ _PR_SET_NO_NEW_PRIVS = 38
 _PR_SET_SECCOMP = 22
 _SECCOMP_MODE_FILTER = 2
 _CLONE_THREAD = 0x00010000
+_PR_SET_PDEATHSIG = 1
+_SIGKILL = 9
+_U64 = (1 << 64) - 1
 
 # Allowed without conditions; names unknown on this architecture are skipped (aarch64 has no
 # ``open``, ``stat`` or ``pipe``, only their ``*at`` and ``2`` forms).
@@ -55,8 +59,8 @@ ALLOWED_SYSCALLS: tuple[str, ...] = (
     "clock_nanosleep", "nanosleep", "gettimeofday", "time", "times",
     # who and what am I; limits (raising a hard limit needs a capability the child lacks)
     "getpid", "getppid", "gettid", "getuid", "geteuid", "getgid", "getegid", "getresuid", "getresgid",
-    "getgroups", "getpgid", "getpgrp", "getsid", "getpriority", "setpriority", "capget", "uname",
-    "sysinfo", "getrandom", "getrlimit", "setrlimit", "prlimit64", "getrusage", "prctl", "wait4", "waitid",
+    "getgroups", "getpgid", "getpgrp", "getsid", "getpriority", "capget", "uname",
+    "sysinfo", "getrandom", "getrlimit", "setrlimit", "getrusage", "wait4", "waitid",
     # leaving
     "exit", "exit_group",
 )  # fmt: skip
@@ -87,6 +91,11 @@ def build_filter_bpf() -> bytes:
         flt.add_rule(sc.ALLOW, "fcntl", sc.Arg(1, sc.EQ, command))
     flt.add_rule(sc.ALLOW, "clone", sc.Arg(0, sc.MASKED_EQ, _CLONE_THREAD, _CLONE_THREAD))
     flt.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")
+    _add_prctl_rules(flt, sc)
+    # Limits and priority of the caller only: without a uid of its own (a user namespace) a child
+    # could otherwise lower the server's RLIMIT_CPU or RLIMIT_NOFILE, or renice it.
+    flt.add_rule(sc.ALLOW, "prlimit64", sc.Arg(0, sc.EQ, 0))
+    flt.add_rule(sc.ALLOW, "setpriority", sc.Arg(0, sc.EQ, 0), sc.Arg(1, sc.EQ, 0))  # PRIO_PROCESS, self
     # Signals only to oneself: kill(0, sig) is the child's own process group (it is a session leader);
     # signal 0 only asks whether a process exists.
     flt.add_rule(sc.ALLOW, "kill", sc.Arg(0, sc.EQ, 0))
@@ -106,6 +115,17 @@ def build_filter_bpf() -> bytes:
     if not program or len(program) % 8:
         raise OSError("libseccomp exported an empty or malformed BPF program")
     return program
+
+
+def _add_prctl_rules(flt, sc) -> None:
+    """Every prctl but PR_SET_PDEATHSIG to anything but SIGKILL: a child that cleared its parent-death
+    signal would outlive a killed server. The option is an int and the kernel ignores the upper half of
+    the register, so "option != 1" is spelled on the whole 64-bit value: 0, or 2 .. 2**32 - 1 (one
+    masked rule per highest set bit); a value with upper bits set is refused."""
+    flt.add_rule(sc.ALLOW, "prctl", sc.Arg(0, sc.EQ, 0))
+    for bit in range(1, 32):
+        flt.add_rule(sc.ALLOW, "prctl", sc.Arg(0, sc.MASKED_EQ, _U64 & ~((1 << bit) - 1), 1 << bit))
+    flt.add_rule(sc.ALLOW, "prctl", sc.Arg(0, sc.EQ, _PR_SET_PDEATHSIG), sc.Arg(1, sc.EQ, _SIGKILL))
 
 
 class _SockFprog(ctypes.Structure):

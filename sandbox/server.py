@@ -114,6 +114,8 @@ class SandboxServer:
         """Claim a uid range, then confine one child and check from inside it that the layers hold."""
         self.zygote.attach(asyncio.get_running_loop(), on_death=self._stopping.set)
         self.uids, self._uid_lock = self.options.uids.claim()
+        if self.host.plan.switch_uid:
+            self.uids.kill_leftovers()
         self.pool = Pool(self.host.plan, pool_size, self.uids, self.zygote, self.host.workroot)
         report = self.host.report
         report.set("pristine_zygote", "ok")
@@ -329,7 +331,8 @@ def _seconds(frame: dict[str, Any], name: str, default: float) -> float:
     value = frame.get(name, default)
     if value is None:
         return default
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+    # "not > 0" also refuses NaN, which every deadline comparison would treat as never reached.
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
         raise BadRequest(f"field {name!r} must be a positive number of seconds")
     return float(value)
 

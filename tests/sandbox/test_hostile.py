@@ -514,6 +514,68 @@ async def test_runs_as_unprivileged_uid_without_capabilities(sandbox: Sandbox) -
     assert "CapEff:\t0000000000000000" in status and "NoNewPrivs:\t1" in status and "Seccomp:\t2" in status
 
 
+# --- the control channel and the run's deadline ---
+
+
+async def test_closing_the_control_channel_does_not_escape_the_deadline(sandbox: Sandbox) -> None:
+    # The server sees the channel close and waits for the exit; a child that keeps sleeping must still
+    # be killed at its deadline, not hold the request (and its uid) for ever.
+    code = "import os, time\nprint('closing', flush=True)\nos.close(3)\ntime.sleep(10**6)"
+    result = await asyncio.wait_for(sandbox.run(code, timeout=1.0), 20)
+    assert result.status == "timeout" and "wall-clock limit" in result.error, result
+    assert result.stdout == "closing\n"
+
+
+async def test_a_session_block_that_stops_reading_cannot_stall_the_next(sandbox: Sandbox) -> None:
+    # Once the child stops reading its channel, a big next block (JSON-escaped to more than a MiB)
+    # fills the socket; sending it must be bounded by the block's deadline like the rest of the run.
+    async with sandbox.session() as s:
+        stop = "import sandbox.child, time\nsandbox.child.read_frame_fd = lambda fd: time.sleep(10**6)"
+        assert (await s.run(stop)).ok
+        result = await asyncio.wait_for(s.run("x = 1\n#" + "\u00e9" * 200_000, timeout=1.0), 20)
+    assert result.status == "timeout", result
+
+
+async def test_deeply_nested_or_huge_number_reply_is_a_malformed_reply(sandbox: Sandbox) -> None:
+    # Valid-looking JSON that the decoder still refuses (recursion, the int digit limit) must end the
+    # run as a forged reply, not as an internal error of the sandbox.
+    for body in (
+        "b'{\"error\":' + b'[' * 100000 + b']' * 100000 + b'}'",
+        "b'{\"error\":' + b'1' * 5000 + b'}'",
+    ):
+        code = f"import os, struct, time\nbody = {body}\nos.write(3, struct.pack('>I', len(body)) + body)\n"
+        result = await sandbox.run(code + "time.sleep(2)", timeout=5)
+        assert result.status == "killed" and "malformed reply" in result.error, result
+    assert (await sandbox.run("print(6 * 7)")).stdout == "42\n"
+
+
+async def test_the_parent_death_signal_cannot_be_cleared(sandbox: Sandbox) -> None:
+    # A child that cleared (or changed) its parent-death signal would outlive a killed server. The
+    # option is an int: upper bits in the register must not slip past the filter either.
+    code = (
+        "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nlong = ctypes.c_long\n"
+        "for option, sig in ((1, 0), (1, 18), (1 | 1 << 32, 0)):\n"
+        "    print(libc.syscall(157, long(option), long(sig), 0, 0, 0), ctypes.get_errno())\n"
+        "print(libc.prctl(15, b'renamed', 0, 0, 0))\n"  # other options still work
+    )
+    result = await sandbox.run(code)
+    assert result.stdout == "-1 1\n-1 1\n-1 1\n0\n", result
+
+
+async def test_limits_and_priority_of_other_processes_are_out_of_reach(sandbox: Sandbox) -> None:
+    # Harmless here (another uid), but a child sharing the server's uid could lower its limits.
+    code = (
+        "import ctypes, os, resource\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+        "print(libc.setpriority(1, 0, 19), ctypes.get_errno())\n"  # PRIO_USER: every process of the uid
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (32, 64))\n"  # its own limits stay its to lower
+        "print(resource.getrlimit(resource.RLIMIT_NOFILE))\n"
+        "resource.prlimit(os.getppid(), resource.RLIMIT_CORE, (0, 0))\n"
+    )
+    result = await sandbox.run(code)
+    assert result.stdout == "-1 1\n(32, 64)\n", result
+    assert_denied(result)
+
+
 async def test_after_the_suite_no_sandbox_process_remains_and_sympy_works(secret_in_environment) -> None:
     async with Sandbox(pool_size=1) as sb:
         result = await sb.run("from sympy import *\nx = symbols('x')\nprint(solve(x**2 - 5*x + 6, x))")

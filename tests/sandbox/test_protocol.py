@@ -35,6 +35,9 @@ async def exchange(sb: Sandbox, message: dict) -> dict:
         ({"op": "run", "code": "x" * (300 * 1024)}, "longer than 256 KiB"),
         ({"op": "session_run", "code": "print(1)"}, "no session is open"),
         ({"op": "session_open", "idle_timeout": 0}, "field 'idle_timeout'"),
+        # NaN passes "<= 0" and then never reaches a deadline: a session that never expires
+        ({"op": "session_open", "idle_timeout": float("nan")}, "field 'idle_timeout'"),
+        ({"op": "session_open", "total_timeout": float("nan")}, "field 'total_timeout'"),
     ],
 )
 async def test_bad_requests_get_a_clear_error(sandbox: Sandbox, message: dict, cause: str) -> None:
@@ -56,6 +59,16 @@ async def test_malformed_frames_are_rejected_without_harm(sandbox: Sandbox) -> N
     writer.close()
     assert "exceeds" in reply["error"]["message"]
     assert (await sandbox.run("print('still serving')")).stdout == "still serving\n"
+
+
+async def test_json_the_decoder_refuses_gets_a_reply_not_a_dropped_connection(sandbox: Sandbox) -> None:
+    # Deep nesting (RecursionError) and ints past the digit limit (ValueError) are not JSONDecodeErrors.
+    for body in (b"[" * 100_000 + b"]" * 100_000, b'{"op": ' + b"1" * 5000 + b"}"):
+        reader, writer = await asyncio.open_unix_connection(sandbox.socket_path)
+        writer.write(struct.pack(">I", len(body)) + body)
+        reply = await read_frame(reader)
+        writer.close()
+        assert reply["ok"] is False and reply["error"]["kind"] == "bad_request", reply
 
 
 async def test_client_raises_request_rejected(sandbox: Sandbox) -> None:

@@ -56,6 +56,19 @@ async def test_error_keeps_stdout_and_gives_a_full_traceback(sandbox: Sandbox) -
     assert "sandbox/child.py" not in result.error
 
 
+async def test_every_field_encodes_as_utf8(sandbox: Sandbox) -> None:
+    # A lone surrogate in an exception message (or a SystemExit's) would make the caller's
+    # prompt or HTTP response fail to encode; invalid bytes written to the streams too.
+    code = "import os\nos.write(1, b'\\xff\\xfe ok')\nraise ValueError('bad \\udcff')"
+    result = await sandbox.run(code)
+    assert result.status == "error" and result.error.rstrip().endswith("ValueError: bad \\udcff"), result
+    assert result.stdout == "\ufffd\ufffd ok"
+    exited = await sandbox.run("import sys\nsys.exit('\\ud800')")
+    assert exited.status == "error" and exited.error == "SystemExit: \\ud800", exited
+    for field in (result.stdout, result.error, exited.error):
+        field.encode("utf-8")
+
+
 async def test_syntax_error_is_reported(sandbox: Sandbox) -> None:
     result = await sandbox.run("x = (1,\nprint(x)")
     assert result.status == "error" and "SyntaxError" in result.error and '"<cell>"' in result.error

@@ -45,3 +45,18 @@ async def test_concurrent_servers_claim_disjoint_uid_ranges(secret_in_environmen
             a.run("import os\nprint(os.getuid())"), b.run("import os\nprint(os.getuid())")
         )
         assert ua[0] <= int(ra.stdout) <= ua[1] and ub[0] <= int(rb.stdout) <= ub[1]
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_a_new_server_kills_what_an_old_one_left_in_its_uid_range(secret_in_environment) -> None:
+    # A process of a sandbox uid can outlive a server that was killed (SIGKILL, OOM) while it ran; the
+    # server that claims the range next kills it before it serves, not when that uid comes up again.
+    base = 300_000 + (os.getpid() % 1000) * 1024  # a range no other server of the suite claims
+    leftover = subprocess.Popen([SLEEP, "60"], user=base + 100, group=base + 100)  # noqa: ASYNC220
+    try:
+        async with Sandbox(pool_size=1, server_args=("--uid-base", str(base))) as sb:
+            assert (await sb.ping())["uids"][0] == base
+            assert await asyncio.to_thread(leftover.wait, 10) == -9
+    finally:
+        leftover.kill()
+        leftover.wait()

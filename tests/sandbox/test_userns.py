@@ -142,6 +142,20 @@ async def test_the_server_is_out_of_reach(nobody_server) -> None:
     assert (await sb.ping())["ok"] is True  # still serving
 
 
+async def test_the_servers_limits_are_out_of_reach(nobody_server) -> None:
+    # Same uid, so the kernel would let a child lower the server's RLIMIT_CPU (SIGXCPU ends it) or
+    # RLIMIT_NOFILE (no more connections); only the caller's own limits may change.
+    sb, ready = nobody_server
+    limits = Path(f"/proc/{ready['pid']}/limits")
+    before = await asyncio.to_thread(limits.read_text)
+    for target in (ready["pid"], (await sb.ping())["zygote_pid"]):
+        code = f"import resource\nresource.prlimit({target}, resource.RLIMIT_CORE, (0, 0))"
+        result = await sb.run(code)
+        assert result.status == "error" and "PermissionError" in result.error, result
+    assert await asyncio.to_thread(limits.read_text) == before
+    assert (await sb.run("print(6 * 7)")).stdout == "42\n"
+
+
 async def test_runs_share_no_files(nobody_server) -> None:
     sb, _ = nobody_server
     code = (
