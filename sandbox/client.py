@@ -267,6 +267,7 @@ class Session:
         self._sandbox = sandbox
         self._params = {"idle_timeout": idle_timeout, "total_timeout": total_timeout}
         self._conn: _Connection | None = None
+        self._lock = asyncio.Lock()  # one block at a time: replies must match the blocks they answer
         self.dead_reason = ""
 
     @property
@@ -291,6 +292,11 @@ class Session:
             raise
 
     async def run(self, code: str, timeout: float | None = None) -> RunResult:  # noqa: ASYNC109
+        """Run one block; blocks sent from several tasks at once run one after the other."""
+        async with self._lock:
+            return await self._run(code, timeout)
+
+    async def _run(self, code: str, timeout: float | None) -> RunResult:  # noqa: ASYNC109
         if self._conn is None:
             raise SandboxUnavailable("session is not open: use 'async with sandbox.session() as s'")
         if self.dead_reason:
@@ -300,9 +306,17 @@ class Session:
         try:
             message = {"op": "session_run", "code": code, "timeout": timeout or sb.limits.timeout}
             reply = await _exchange(*self._conn, message)
+        except RequestRejected:
+            raise  # a whole reply was read: the session is still in step
         except SandboxUnavailable as exc:
             self.dead_reason = f"the sandbox server went away ({exc})"
             return RunResult("killed", error=f"SessionDead: {self.dead_reason}")
+        except BaseException:
+            # Cancelled (or failed) mid-exchange: the block's late reply would be read as the next
+            # block's. Closing the connection ends the session's process on the server.
+            self.dead_reason = "a block was abandoned before its result arrived"
+            self._conn[1].close()
+            raise
         finally:
             sb._slots.release()
         result = RunResult.from_dict(reply["result"])

@@ -112,3 +112,25 @@ async def test_code_left_running_between_blocks_gets_no_cpu(sandbox: Sandbox) ->
         # The threads still exist and run again while a block does.
         moving = await s.run("t0 = ticks[0]\ntime.sleep(0.1)\nprint(ticks[0] > t0)")
         assert moving.stdout == "True\n", moving
+
+
+async def test_blocks_sent_from_two_tasks_each_get_their_own_result(sandbox: Sandbox) -> None:
+    # One connection carries the session: two blocks in flight at once must not swap or lose replies.
+    async with sandbox.session() as s:
+        slow = s.run("import time\ntime.sleep(0.3)\nprint('first')")
+        results = await asyncio.gather(slow, s.run("print('second')"), s.run("print('third')"))
+        assert [r.stdout for r in results] == ["first\n", "second\n", "third\n"], results
+        assert (await s.run("print('fourth')")).stdout == "fourth\n"
+
+
+async def test_an_abandoned_block_never_answers_the_next_one(sandbox: Sandbox) -> None:
+    # A caller that gives up on a block (its own timeout) must not get that block's late result as
+    # the answer to its next block: the session ends instead.
+    async with sandbox.session() as s:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(s.run("import time\ntime.sleep(0.5)\nprint('late')"), 0.1)
+        await asyncio.sleep(0.8)
+        result = await s.run("print('next')")
+        assert result.stdout != "late\n"
+        assert result.status == "killed" and "SessionDead" in result.error, result
+        assert not s.alive
