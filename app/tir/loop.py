@@ -29,6 +29,13 @@ EventSink = Callable[[dict[str, Any]], Awaitable[None]]
 _MIN_NEW_TOKENS = 8  # below this a model call cannot say anything useful
 _SESSION_ENDING = frozenset({"timeout", "killed"})  # the sandbox ends a session's child on these
 _SAFETY_TOKENS = 16  # slack for estimates of fed-back text, so we never ask past the context
+# Qwen2's pre-tokenizer pattern with \p{L} as [^\W\d_] and \p{N} as \d: sympy output such as
+# "[(-2, 3), (1/2, -1)]" is 14 pieces in 20 characters, not the 7 tokens of 3 characters each.
+_LETTERS, _SYMBOLS = r"[^\W\d_]+", r"(?:[^\s\w]|_)"
+_QWEN_PRETOKEN = re.compile(
+    rf"(?i:'s|'t|'re|'ve|'m|'ll|'d)|(?:[^\r\n\w]|_)?{_LETTERS}|\d"
+    rf"| ?{_SYMBOLS}+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
 _HOST_PATH = re.compile(r'File "(?:/[^"]*/)?([^"/]*)"')
 
 
@@ -61,10 +68,11 @@ class LoopLimits:
 def estimate_tokens(text: str) -> int:
     """Token count for text the server has not counted yet (our fed-back output, or no usage sent).
 
-    Errs high: Qwen2.5 spells numbers digit by digit, so each digit is a token; other text ~3 chars each.
+    Errs high: at least the pieces Qwen2.5's pre-tokenizer cuts the text into (each is one token or more;
+    every digit is its own), and at least one token per ~3 characters of the other text (long words).
     """
     digits = sum(ch.isdigit() for ch in text)
-    return digits + (len(text) - digits + 2) // 3
+    return max(digits + (len(text) - digits + 2) // 3, len(_QWEN_PRETOKEN.findall(text)))
 
 
 def _head_tail(text: str, limit: int) -> tuple[str, bool]:

@@ -40,7 +40,7 @@ async def test_a_context_refusal_after_underestimated_outputs_retries_within_the
     assert sample.rounds == 3 and all(s.truncated for s in sample.steps if s.type == "output")
     assert sample.finish == "answered" and sample.answer == "2799"
     asked = [json.loads(line)["max_tokens"] for line in (tmp_path / "req.jsonl").read_text().splitlines()]
-    assert len(asked) == 5 and asked[3] == 1024 and asked[4] < 1024  # refused, then the room that was left
+    assert len(asked) == 5 and asked[4] < asked[3]  # refused, then the room that was left
 
 
 async def test_no_room_left_ends_the_trajectory_as_length_not_as_an_error(
