@@ -96,7 +96,11 @@ def main(argv: list[str] | None = None) -> int:
         serving = report["safe"] or (args.socket and report.get("serving_insecurely"))
         return 0 if serving and "error" not in report else 1
     code = sys.stdin.read() if args.file == "-" else open(args.file, encoding="utf-8").read()  # noqa: SIM115
-    result = asyncio.run(_run(code, args))
+    try:
+        result = asyncio.run(_run(code, args))
+    except SandboxError as exc:  # a refused timeout, a server that would not start: no traceback
+        print(f"python -m sandbox run: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps(result.to_dict(), indent=2))
     return 0 if result.ok else 1
 

@@ -134,3 +134,10 @@ async def test_cli_run_prints_the_result_as_json(tmp_path) -> None:
     script.write_text("1 / 0")
     proc = await asyncio.to_thread(run_cli, "run", str(script))
     assert proc.returncode == 1 and "ZeroDivisionError" in json.loads(proc.stdout)["error"]
+
+
+@pytest.mark.parametrize("seconds", ["nan", "-1", "1e9"])
+async def test_cli_run_refuses_a_bad_timeout_with_a_message(seconds: str) -> None:
+    proc = await asyncio.to_thread(run_cli, "run", "-", f"--timeout={seconds}", stdin="print(1)")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "field 'timeout' must be a number of seconds" in proc.stderr and "Traceback" not in proc.stderr
