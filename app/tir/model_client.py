@@ -71,6 +71,19 @@ def _cached_tokens(usage: dict[str, Any]) -> int | None:
     return cached if isinstance(cached, int) else None
 
 
+_FAILED_FINISH = frozenset({"abort", "error"})  # vLLM and SGLang: the engine dropped the request mid-way
+# Fields a server may not know (vLLM before 0.4.3 answers 400 "extra_forbidden" to stream_options);
+# without them the answer only lacks streamed usage counts or a fixed seed.
+_OPTIONAL_FIELDS = ("stream_options", "seed")
+_UNKNOWN_FIELD = re.compile(r"extra|unrecognized|unknown|not permitted|unexpected|unsupported", re.IGNORECASE)
+
+
+class _FieldRefused(Exception):
+    def __init__(self, field: str, error: ModelError) -> None:
+        self.field = field
+        self.error = error
+
+
 class _Retryable(Exception):
     def __init__(self, error: ModelError, retry_after: float | None = None) -> None:
         self.error = error
@@ -213,6 +226,7 @@ class ModelClient:
         self.retries = retries
         self.backoff = backoff
         self.max_backoff = max_backoff
+        self._refused_fields: set[str] = set()  # optional request fields this server said it does not know
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
@@ -261,6 +275,8 @@ class ModelClient:
         }
         if self.stream:
             body["stream_options"] = {"include_usage": True}
+        for field in self._refused_fields:
+            body.pop(field, None)
         if self.mode == "chat":
             if conv.assistant:
                 body.update(
@@ -287,6 +303,16 @@ class ModelClient:
                     result = await self._post_stream(path, body, assembler)
                 else:
                     result = await self._post_once(path, body, assembler)
+                if result[0] in _FAILED_FINISH and not assembler.stopped:
+                    raise _Retryable(
+                        ModelServerError(f"model server ended the completion with '{result[0]}'")
+                    )
+            except _FieldRefused as refused:
+                if refused.field in self._refused_fields:
+                    raise refused.error from None
+                self._refused_fields.add(refused.field)  # every later call leaves it out too
+                body.pop(refused.field)
+                continue
             except _Retryable as r:
                 if attempt >= self.retries or assembler.emitted_any:
                     raise r.error from None
@@ -307,14 +333,21 @@ class ModelClient:
                 cached_tokens=_cached_tokens(usage),
             )
 
-    def _check_status(self, response: httpx.Response, body_text: str) -> None:
-        if response.status_code != 200:
-            raise _failure(response.status_code, body_text, _retry_after(response))
+    def _check_status(self, response: httpx.Response, body_text: str, request: dict[str, Any]) -> None:
+        status = response.status_code
+        if status == 200:
+            return
+        error = _failure(status, body_text, _retry_after(response))
+        if status in (400, 422) and type(error) is ModelRejected and _UNKNOWN_FIELD.search(body_text):
+            for field in _OPTIONAL_FIELDS:
+                if field in request and re.search(rf"\b{field}\b", body_text):
+                    raise _FieldRefused(field, error)
+        raise error
 
     async def _post_once(self, path: str, body: dict[str, Any], assembler: _TextAssembler) -> _Result:
         async with self._transport_errors():
             response = await self._http.post(path, json=body)
-            self._check_status(response, response.text)
+            self._check_status(response, response.text, body)
         return await self._parse_body(response.text, assembler)
 
     async def _parse_body(self, text: str, assembler: _TextAssembler) -> _Result:
@@ -338,7 +371,7 @@ class ModelClient:
         async with self._transport_errors(), self._http.stream("POST", path, json=body) as response:
             if response.status_code != 200:
                 text = (await response.aread()).decode("utf-8", "replace")
-                self._check_status(response, text)
+                self._check_status(response, text, body)
             if not response.headers.get("content-type", "").startswith("text/event-stream"):
                 # Some servers ignore `stream: true` and answer with one JSON body.
                 return await self._parse_body((await response.aread()).decode("utf-8", "replace"), assembler)

@@ -120,3 +120,46 @@ async def test_retry_after_as_an_http_date_is_honoured(scripted: Scripted):
     async with client(scripted, stream=False) as c:
         comp = await c.complete(CONV, SamplingParams())
     assert comp.text == ANSWER and time.monotonic() - started >= 1.2
+
+
+# vLLM before 0.4.3 forbids request fields it does not know; its validation error, as it sends it
+VLLM_EXTRA_FORBIDDEN = {
+    "object": "error",
+    "message": "[{'type': 'extra_forbidden', 'loc': ('body', 'stream_options'), 'msg': 'Extra inputs are not "
+    "permitted', 'input': {'include_usage': True}, 'url': 'https://errors.pydantic.dev/2.7/v/extra_forbidden'}]",
+    "type": "BadRequestError",
+    "param": None,
+    "code": 400,
+}
+
+
+async def test_a_server_refusing_stream_options_is_asked_again_without_it(scripted: Scripted):
+    ok = sse(piece(ANSWER), piece("", "stop"))
+    scripted.play({"status": 400, "chunks": [json.dumps(VLLM_EXTRA_FORBIDDEN)]}, ok, ok)
+    async with client(scripted) as c:
+        first = await c.complete(CONV, SamplingParams(seed=7))
+        second = await c.complete(CONV, SamplingParams(seed=8))
+    assert first.text == second.text == ANSWER
+    sent = scripted.requests()
+    assert len(sent) == 3 and "stream_options" in sent[0]
+    assert all("stream_options" not in r for r in sent[1:])  # remembered: one refusal per client
+    assert [r["seed"] for r in sent] == [7, 7, 8]  # everything else still sent
+
+
+async def test_other_unknown_fields_are_still_refused(scripted: Scripted):
+    refused = dict(
+        VLLM_EXTRA_FORBIDDEN, message=VLLM_EXTRA_FORBIDDEN["message"].replace("stream_options", "x")
+    )
+    scripted.play({"status": 400, "chunks": [json.dumps(refused)]})
+    async with client(scripted) as c:
+        with pytest.raises(ModelRejected, match="extra_forbidden"):
+            await c.complete(CONV, SamplingParams())
+    assert len(scripted.requests()) == 1
+
+
+async def test_an_aborted_completion_is_retried_not_taken_as_the_text(scripted: Scripted):
+    # vLLM and SGLang end a request their engine dropped with finish_reason "abort" and the text so far
+    scripted.play(sse(piece("So the answer"), piece("", "abort")), sse(piece(ANSWER), piece("", "stop")))
+    async with client(scripted) as c:
+        comp = await c.complete(CONV, SamplingParams())
+    assert comp.text == ANSWER and len(scripted.requests()) == 2
