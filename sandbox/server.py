@@ -287,9 +287,7 @@ class SandboxServer:
         idle = _seconds(frame, "idle_timeout", self.limits.session_idle)
         total = _seconds(frame, "total_timeout", self.limits.session_total)
         child = await self.pool.acquire()
-        return ServerSession(
-            child, min(idle, self.limits.session_idle), min(total, self.limits.session_total)
-        )
+        return ServerSession(child, idle, total)
 
     async def _run_in_session(self, session: ServerSession, code: str, timeout: float) -> RunResult:  # noqa: ASYNC109
         async with session.lock:
@@ -327,14 +325,15 @@ class SandboxServer:
             await self.pool.destroy(session.child)
 
 
-def _seconds(frame: dict[str, Any], name: str, default: float) -> float:
-    value = frame.get(name, default)
+def _seconds(frame: dict[str, Any], name: str, cap: float) -> float:
+    """A positive number of seconds from ``frame``, at most ``cap`` (also its default)."""
+    value = frame.get(name)
     if value is None:
-        return default
+        return cap
     # "not > 0" also refuses NaN, which every deadline comparison would treat as never reached.
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
         raise BadRequest(f"field {name!r} must be a positive number of seconds")
-    return float(value)
+    return float(min(value, cap))  # capped first: float() of a 400-digit int overflows
 
 
 def _error(kind: str, message: str) -> dict[str, Any]:

@@ -61,6 +61,11 @@ async def test_malformed_frames_are_rejected_without_harm(sandbox: Sandbox) -> N
     assert (await sandbox.run("print('still serving')")).stdout == "still serving\n"
 
 
+async def test_huge_session_timeouts_are_capped(sandbox: Sandbox) -> None:
+    reply = await exchange(sandbox, {"op": "session_open", "idle_timeout": 10**400, "total_timeout": 1e308})
+    assert reply["ok"] is True, reply
+
+
 async def test_json_the_decoder_refuses_gets_a_reply_not_a_dropped_connection(sandbox: Sandbox) -> None:
     # Deep nesting (RecursionError) and ints past the digit limit (ValueError) are not JSONDecodeErrors.
     for body in (b"[" * 100_000 + b"]" * 100_000, b'{"op": ' + b"1" * 5000 + b"}"):
