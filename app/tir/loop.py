@@ -29,6 +29,7 @@ EventSink = Callable[[dict[str, Any]], Awaitable[None]]
 _MIN_NEW_TOKENS = 8  # below this a model call cannot say anything useful
 _SESSION_ENDING = frozenset({"timeout", "killed"})  # the sandbox ends a session's child on these
 _SAFETY_TOKENS = 16  # slack for estimates of fed-back text, so we never ask past the context
+_REPLY_RESERVE = 256  # context kept free after an execution's output for the model's next turn
 # Qwen2's pre-tokenizer pattern with \p{L} as [^\W\d_] and \p{N} as \d: sympy output such as
 # "[(-2, 3), (1/2, -1)]" is 14 pieces in 20 characters, not the 7 tokens of 3 characters each.
 _LETTERS, _SYMBOLS = r"[^\W\d_]+", r"(?:[^\s\w]|_)"
@@ -75,12 +76,15 @@ def estimate_tokens(text: str) -> int:
     return max(digits + (len(text) - digits + 2) // 3, len(_QWEN_PRETOKEN.findall(text)))
 
 
+_FENCE_TOKENS = estimate_tokens("\n```output\n\n```\n")  # the block around fed-back output
+
+
 def _head_tail(text: str, limit: int) -> tuple[str, bool]:
     if len(text) <= limit:
         return text, False
-    half = limit // 2
+    half = max(limit, 0) // 2
     omitted = len(text) - 2 * half
-    return f"{text[:half]}\n... [{omitted} characters omitted] ...\n{text[-half:]}", True
+    return f"{text[:half]}\n... [{omitted} characters omitted] ...\n{text[len(text) - half :]}", True
 
 
 def _traceback_tail(error: str, lines: int) -> str:
@@ -88,8 +92,13 @@ def _traceback_tail(error: str, lines: int) -> str:
     return _HOST_PATH.sub(r'File "\1"', "\n".join(kept))
 
 
-def format_execution(result: RunResultLike, limits: LoopLimits) -> tuple[str, bool]:
-    """What the model sees for one run: stdout, then the cause of failure; long text cut head+tail."""
+def format_execution(
+    result: RunResultLike, limits: LoopLimits, max_tokens: int | None = None
+) -> tuple[str, bool]:
+    """What the model sees for one run: stdout, then the cause of failure; long text cut head+tail.
+
+    The cut keeps `output_max_chars`, and fewer when needed to stay within `max_tokens` (by estimate).
+    """
     parts = [result.stdout.rstrip("\n")] if result.stdout.strip() else []
     if result.status == "error":
         parts.append(_traceback_tail(result.error or result.stderr or "Error", limits.traceback_lines))
@@ -101,7 +110,12 @@ def format_execution(result: RunResultLike, limits: LoopLimits) -> tuple[str, bo
         parts.append("... [output limit reached]")
     elif result.status == "killed":
         parts.append(_traceback_tail(result.error, 1) if result.error else "Error: execution was killed")
-    text, cut = _head_tail("\n".join(parts), limits.output_max_chars)
+    whole = "\n".join(parts)
+    limit = limits.output_max_chars
+    text, cut = _head_tail(whole, limit)
+    while max_tokens is not None and limit > 0 and (tokens := estimate_tokens(text)) > max_tokens:
+        limit = min(limit - 1, limit * max_tokens // tokens)  # shrinks every time: ends at the marker alone
+        text, cut = _head_tail(whole, limit)
     return text, cut or bool(result.truncated)
 
 
@@ -201,7 +215,9 @@ class _Trajectory:
         if result.status in _SESSION_ENDING:
             await self._close_session()  # its interpreter is gone: the next block starts a fresh one
         self.sample.rounds += 1
-        output, truncated = format_execution(result, self.limits)
+        # the output may fill the context only up to what the model needs to read it and reply
+        room = self.limits.context_length - self.used_tokens - _SAFETY_TOKENS - _REPLY_RESERVE - _FENCE_TOKENS
+        output, truncated = format_execution(result, self.limits, max(room, 0))
         self.sample.steps.append(Step("output", output, result.status, result.duration_ms, truncated))
         await self._emit(
             {"event": "output", "output": output, "status": result.status, "duration_ms": result.duration_ms}

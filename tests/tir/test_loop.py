@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from app.tir.loop import LoopLimits, run_trajectory
+from app.tir.loop import LoopLimits, estimate_tokens, run_trajectory
 from app.tir.model_client import ModelClient, SamplingParams
 from app.tir.prompt import TIR_SYSTEM_PROMPT, Conversation
 from sandbox import Sandbox
 from tests.conftest import StartReplay
-from tests.tir.conftest import Scripted, error
+from tests.tir.conftest import Scripted, error, piece, sse
 
 LETTERS = "Context check: print the letters a and b, comma-separated, 700 times over, three times."
 LETTERS_TRAJECTORY = (
@@ -82,3 +82,25 @@ async def test_a_py_tagged_block_runs_and_an_unbraced_box_answers(
     assert [s.type for s in sample.steps] == ["text", "code", "output", "text"]
     assert sample.steps[2].content == "42" and sample.steps[2].status == "ok"
     assert sample.finish == "answered" and sample.answer == "42"
+
+
+HUGE = "Output check: print ten to the power 3000 four times, then say how many digits it has."
+
+
+async def test_huge_outputs_are_cut_to_leave_the_model_room_to_answer(scripted: Scripted, sandbox: Sandbox):
+    # A server that reports no token usage (the loop counts by its own estimate): each output is 1,200
+    # digits after the usual cut, a token per digit for Qwen2.5, so three fill ~3,800 of the 4,096 tokens
+    # and the fourth, fed back whole, would leave the model no room to answer.
+    rounds = [sse(piece(f"Round {i}.\n```python\nprint(10**3000)\n```\n", "stop")) for i in (1, 2, 3, 4)]
+    scripted.play(*rounds, sse(piece("It has $\\boxed{3001}$ digits.", "stop")))
+    async with ModelClient(scripted.url, "scripted") as client:
+        sample = await run_trajectory(
+            client, sandbox.session, Conversation(TIR_SYSTEM_PROMPT, HUGE), SamplingParams(), LoopLimits()
+        )
+    outputs = [s.content for s in sample.steps if s.type == "output"]
+    assert len(outputs) == 4 and all(o.startswith("1000") for o in outputs[:3])
+    assert len(outputs[3]) < len(outputs[2]) / 4 and "characters omitted" in outputs[3]
+    assert sample.finish == "answered" and sample.answer == "3001"
+    last = scripted.requests()[-1]
+    assert last["max_tokens"] >= 200  # the reply had the reserved room
+    assert estimate_tokens(last["prompt"]) + last["max_tokens"] <= 4096
