@@ -5,8 +5,9 @@ own /tmp, memory, time, signals to itself, threads); everything else, including 
 than this list, fails with EPERM (Python raises PermissionError), so hostile code fails loudly but the
 child survives to report it. Threads stay allowed: ``clone`` passes only with ``CLONE_THREAD``, and
 ``clone3`` returns ENOSYS so glibc falls back to ``clone``. ``prlimit64`` and ``setpriority`` reach only
-the caller, and ``prctl`` cannot change its parent-death signal from SIGKILL. A call from another ABI
-(i386 ``int 0x80``, x32) kills the child: libseccomp's filter only accepts the native one.
+the caller, ``prctl`` cannot change its parent-death signal from SIGKILL, and ``ioctl`` cannot name a
+socket's owner (who gets its SIGIO). A call from another ABI (i386 ``int 0x80``, x32) kills the child:
+libseccomp's filter only accepts the native one.
 
 The list came from tracing the 1,319 ToRA programs and a broad set of library calls (numpy, sympy,
 mpmath, threads, tempfile, shutil, sqlite3, signals, timers) in a confined child, plus their close
@@ -25,14 +26,15 @@ _SECCOMP_MODE_FILTER = 2
 _CLONE_THREAD = 0x00010000
 _PR_SET_PDEATHSIG = 1
 _SIGKILL = 9
-_U64 = (1 << 64) - 1
+_FIOSETOWN, _SIOCSPGRP = 0x8901, 0x8902
+_U32 = (1 << 32) - 1
 
 # Allowed without conditions; names unknown on this architecture are skipped (aarch64 has no
 # ``open``, ``stat`` or ``pipe``, only their ``*at`` and ``2`` forms).
 ALLOWED_SYSCALLS: tuple[str, ...] = (
     # reading and writing open files, pipes and the control channel
     "read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev", "preadv2", "pwritev2",
-    "lseek", "close", "close_range", "dup", "dup2", "dup3", "ioctl", "flock", "fsync", "fdatasync",
+    "lseek", "close", "close_range", "dup", "dup2", "dup3", "flock", "fsync", "fdatasync",
     "ftruncate", "fallocate", "fadvise64", "readahead", "sendfile", "copy_file_range", "pipe", "pipe2",
     # waiting on file descriptors
     "select", "pselect6", "poll", "ppoll", "epoll_create", "epoll_create1", "epoll_ctl", "epoll_wait",
@@ -91,7 +93,14 @@ def build_filter_bpf() -> bytes:
         flt.add_rule(sc.ALLOW, "fcntl", sc.Arg(1, sc.EQ, command))
     flt.add_rule(sc.ALLOW, "clone", sc.Arg(0, sc.MASKED_EQ, _CLONE_THREAD, _CLONE_THREAD))
     flt.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")
-    _add_prctl_rules(flt, sc)
+    # A socket's owner gets SIGIO when it becomes ready: with the server's uid (a user namespace) a
+    # child could name any process of that uid (the API that started the server) and end it.
+    _allow_int_except(flt, sc, "ioctl", 1, {_FIOSETOWN, _SIOCSPGRP})
+    # A child that cleared (or changed) its parent-death signal would outlive a killed server.
+    _allow_int_except(flt, sc, "prctl", 0, {_PR_SET_PDEATHSIG})
+    flt.add_rule(
+        sc.ALLOW, "prctl", sc.Arg(0, sc.MASKED_EQ, _U32, _PR_SET_PDEATHSIG), sc.Arg(1, sc.EQ, _SIGKILL)
+    )
     # Limits and priority of the caller only: without a uid of its own (a user namespace) a child
     # could otherwise lower the server's RLIMIT_CPU or RLIMIT_NOFILE, or renice it.
     flt.add_rule(sc.ALLOW, "prlimit64", sc.Arg(0, sc.EQ, 0))
@@ -117,15 +126,22 @@ def build_filter_bpf() -> bytes:
     return program
 
 
-def _add_prctl_rules(flt, sc) -> None:
-    """Every prctl but PR_SET_PDEATHSIG to anything but SIGKILL: a child that cleared its parent-death
-    signal would outlive a killed server. The option is an int and the kernel ignores the upper half of
-    the register, so "option != 1" is spelled on the whole 64-bit value: 0, or 2 .. 2**32 - 1 (one
-    masked rule per highest set bit); a value with upper bits set is refused."""
-    flt.add_rule(sc.ALLOW, "prctl", sc.Arg(0, sc.EQ, 0))
-    for bit in range(1, 32):
-        flt.add_rule(sc.ALLOW, "prctl", sc.Arg(0, sc.MASKED_EQ, _U64 & ~((1 << bit) - 1), 1 << bit))
-    flt.add_rule(sc.ALLOW, "prctl", sc.Arg(0, sc.EQ, _PR_SET_PDEATHSIG), sc.Arg(1, sc.EQ, _SIGKILL))
+def _allow_int_except(flt, sc, name: str, arg: int, excluded: set[int]) -> None:
+    """Allow ``name`` unless its 32-bit argument ``arg`` is one of ``excluded``.
+
+    The kernel reads an int argument from the lower half of the register only, so a plain "not equal"
+    on the 64-bit value would let ``value | 1 << 32`` through. The allowed lower halves are spelled
+    instead as aligned blocks (one masked rule each) that hold no excluded value."""
+
+    def cover(prefix: int, bits: int) -> None:
+        block = range(prefix, prefix + (1 << bits))
+        if not any(value in block for value in excluded):
+            flt.add_rule(sc.ALLOW, name, sc.Arg(arg, sc.MASKED_EQ, _U32 & ~((1 << bits) - 1), prefix))
+        elif bits:
+            cover(prefix, bits - 1)
+            cover(prefix + (1 << (bits - 1)), bits - 1)
+
+    cover(0, 32)
 
 
 class _SockFprog(ctypes.Structure):

@@ -460,6 +460,21 @@ async def test_signals_cannot_be_pointed_at_the_server(sandbox: Sandbox, command
     assert_denied(await sandbox.run(code))
 
 
+async def test_a_sockets_owner_cannot_be_named_but_other_ioctls_work(sandbox: Sandbox) -> None:
+    # The owner of a socket gets its SIGIO; only harmful where a child shares the server's uid (see
+    # test_userns), but refused everywhere, whatever the upper bits of the request.
+    code = (
+        "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+        "owner = ctypes.c_int(os.getppid())\n"
+        "for request in (0x8901, 0x8902, 0x8901 | 1 << 32):\n"
+        "    print(libc.ioctl(3, ctypes.c_ulong(request), ctypes.byref(owner)), ctypes.get_errno())\n"
+        "r, w = os.pipe()\nos.write(w, b'abc')\nn = ctypes.c_int()\n"
+        "print(libc.ioctl(r, 0x541B, ctypes.byref(n)), n.value, sys.stdin.isatty())\n"  # FIONREAD
+    )
+    result = await sandbox.run(code)
+    assert result.stdout == "-1 1\n-1 1\n-1 1\n0 3 False\n", result
+
+
 async def test_syscall_of_another_abi_kills_the_child(sandbox: Sandbox) -> None:
     # An x32 socket() (the syscall number with bit 30 set) would slip past a filter that only knows
     # x86_64 numbers; libseccomp's filter kills the caller instead.

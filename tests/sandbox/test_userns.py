@@ -200,25 +200,36 @@ async def test_threads_work_while_other_children_run(nobody_server) -> None:
     assert [r.stdout for r in results] == ["328350\n"] * 6, [r.error[-200:] for r in results]
 
 
-async def test_sigio_from_a_socket_the_child_owns_does_not_end_the_server(unprivileged_install) -> None:
-    # Same uid, so the kernel lets a child name the server as owner of its control socket (FIOSETOWN):
-    # once the child fills the socket and the server drains it, the kernel sends the server SIGIO,
-    # whose default action ends it. Landlock 6+ would stop the signal; without Landlock the server's
-    # own disposition (ignored) must. (F_SETOWN and F_SETSIG, for pipes and other signals, are refused.)
-    async with serve_as_nobody(unprivileged_install, "sigio", "--simulate-missing", "landlock") as (
-        sb,
-        ready,
-    ):
-        code = (
-            "import ctypes, os, struct, time\nlibc = ctypes.CDLL(None, use_errno=True)\n"
-            f"owner = ctypes.c_int({ready['pid']})\n"
-            "assert libc.ioctl(3, 0x8901, ctypes.byref(owner)) == 0\n"  # FIOSETOWN
-            "assert libc.ioctl(3, 0x5452, ctypes.byref(ctypes.c_int(1))) == 0\n"  # FIOASYNC
-            "os.set_blocking(3, False)\nos.write(3, struct.pack('>I', 1000000))\nsent = 0\n"
-            "while sent < 990000:\n    try:\n        sent += os.write(3, b'x' * 65536)\n"
-            "    except BlockingIOError:\n        time.sleep(0.01)\n"
-        )
-        result = await sb.run(code, timeout=10)
-        assert result.status == "killed", result  # its garbled reply ended the run, not the server
-        assert (await sb.ping())["ok"] is True
-        assert (await sb.run("print(6 * 7)")).stdout == "42\n"
+async def test_sigio_cannot_be_aimed_at_a_process_of_the_servers_uid(unprivileged_install) -> None:
+    # Same uid, so the kernel would let a child name any process of that uid as owner of its control
+    # socket (FIOSETOWN, SIOCSPGRP): once the socket is ready the kernel sends the owner SIGIO, whose
+    # default action ends it: the server (which ignores SIGIO too) or the API that started it. Landlock
+    # 6+ stops the signal; without it seccomp refuses naming an owner, whatever the upper bits of the
+    # request. (F_SETOWN and F_SETSIG are refused as well.)
+    bystander = subprocess.Popen([*AS_NOBODY, "sleep", "60"])  # noqa: ASYNC220 - of that uid, unsandboxed
+    try:
+        async with serve_as_nobody(unprivileged_install, "sigio", "--simulate-missing", "landlock") as (
+            sb,
+            ready,
+        ):
+            code = (
+                "import ctypes, os, struct, time\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+                f"for target in ({ready['pid']}, {bystander.pid}):\n"
+                "    owner = ctypes.byref(ctypes.c_int(target))\n"
+                "    for request in (0x8901, 0x8902, 0x8901 | 1 << 32):\n"  # FIOSETOWN, SIOCSPGRP
+                "        print(libc.ioctl(3, ctypes.c_ulong(request), owner), ctypes.get_errno())\n"
+                "assert libc.ioctl(3, 0x5452, ctypes.byref(ctypes.c_int(1))) == 0\n"  # FIOASYNC
+                "os.set_blocking(3, False)\nos.write(3, struct.pack('>I', 1000000))\nsent = 0\n"
+                "while sent < 990000:\n    try:\n        sent += os.write(3, b'x' * 65536)\n"
+                "    except BlockingIOError:\n        time.sleep(0.01)\n"
+            )
+            result = await sb.run(code, timeout=10)
+            assert result.stdout == "-1 1\n" * 6, result
+            assert result.status == "killed", result  # its garbled reply ended the run, not the server
+            await asyncio.sleep(0.3)
+            assert bystander.poll() is None
+            assert (await sb.ping())["ok"] is True
+            assert (await sb.run("print(6 * 7)")).stdout == "42\n"
+    finally:
+        bystander.kill()
+        bystander.wait()
