@@ -71,8 +71,9 @@ def build_solver(
     )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The service. Include further routers below (one line each)."""
+def create_app(settings: Settings | None = None, *, body_timeout_s: float = 60.0) -> FastAPI:
+    """The service. Include further routers below (one line each). A request body must arrive within
+    `body_timeout_s` (4 MiB at 70 KB/s): a trickling client never holds its connection for ever."""
     settings = settings or get_settings()
 
     @contextlib.asynccontextmanager
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,
         routes={("POST", "/homework"): settings.max_homework_body_bytes},
+        timeout=body_timeout_s,
     )
     app.add_middleware(ApiKeyAuth, keys=[k.get_secret_value() for k in settings.api_keys])
     app.add_middleware(AccessObserver, access_log=settings.access_log)

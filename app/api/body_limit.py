@@ -6,6 +6,7 @@ legitimately carries far more than a solve request.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 
 from starlette.exceptions import HTTPException
@@ -17,11 +18,13 @@ from app.api.middleware.responses import send_error
 __all__ = ["BodySizeLimit"]
 
 
-class _TooLarge(HTTPException):
-    """An HTTPException so frameworks that wrap body-read errors (FastAPI) still answer 413."""
+class _Refused(HTTPException):
+    """An HTTPException so frameworks that wrap body-read errors (FastAPI) still answer with its status.
+    The rest of the body is never read, so the connection closes after the answer."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(413, message)
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(status, message, headers={"Connection": "close"})
+        self.code = code
 
 
 def _size(n: int) -> str:
@@ -33,15 +36,22 @@ def _size(n: int) -> str:
 
 class BodySizeLimit:
     """Bodies over `max_bytes` get 413 `body_too_large`; `routes` maps (method, path) to its own limit.
+    A body not complete `timeout` seconds after the request began gets 408 `body_timeout`: a client that
+    trickles its body (or stops sending it) holds a connection and its buffer, never forever.
 
     Paths are route paths, matched as the router matches them: without the ASGI `root_path` prefix."""
 
     def __init__(
-        self, app: ASGIApp, max_bytes: int, routes: Mapping[tuple[str, str], int] | None = None
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        routes: Mapping[tuple[str, str], int] | None = None,
+        timeout: float = 60.0,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.routes = dict(routes or {})
+        self.timeout = timeout
 
     def _limit(self, scope: Scope) -> tuple[int, str]:
         """The limit of this request, and the message a body over it gets."""
@@ -63,14 +73,25 @@ class BodySizeLimit:
             return
         seen = 0
         started = False
+        complete = False
+        deadline = asyncio.get_running_loop().time() + self.timeout
 
         async def limited_receive() -> Message:
-            nonlocal seen
-            message_in = await receive()
+            nonlocal seen, complete
+            if complete:  # only the disconnect is left to wait for, as long as the answer takes
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message_in = await receive()
+            except TimeoutError:
+                raise _Refused(
+                    408, "body_timeout", f"the request body did not arrive within {self.timeout:g} s"
+                ) from None
             if message_in["type"] == "http.request":
                 seen += len(message_in.get("body", b""))
+                complete = not message_in.get("more_body", False)
                 if seen > limit:
-                    raise _TooLarge(message)
+                    raise _Refused(413, "body_too_large", message)
             return message_in
 
         async def tracking_send(message_out: Message) -> None:
@@ -80,6 +101,6 @@ class BodySizeLimit:
 
         try:
             await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
+        except _Refused as refused:
             if not started:
-                await send_error(send, 413, "body_too_large", message)
+                await send_error(send, refused.status_code, refused.code, refused.detail, refused.headers)

@@ -23,7 +23,13 @@ log = logging.getLogger("tirsolve")
 _MAX_ERRORS = 20  # a 50,000-row homework set can fail on every row; the first few name the problem
 _MAX_INPUT_CHARS = 200  # an echoed input is a hint, not a copy of the body
 _JSON_TYPES = ("application/json",)
-_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    408: "body_timeout",
+    413: "body_too_large",
+}
 
 
 def error_response(

@@ -6,7 +6,7 @@ import asyncio
 import math
 import time
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.middleware.paths import route_path
 from app.api.middleware.responses import send_error
@@ -36,9 +36,8 @@ class AdmissionGate:
         estimate = self._mean_hold_s * (self.waiting + 1) / self.capacity
         return max(1, min(60, math.ceil(estimate)))
 
-    async def acquire(self) -> float:
-        """Wait for a slot; returns its start time for `release`. Raises `Overloaded` instead of queueing
-        without bound or waiting without end."""
+    def check(self) -> None:
+        """Raise `Overloaded` if every slot is taken and the queue is full."""
         if self._slots.locked() and self.waiting >= self.queue:
             raise Overloaded(
                 "queue_full",
@@ -46,6 +45,11 @@ class AdmissionGate:
                 "retry later",
                 self.retry_after(),
             )
+
+    async def acquire(self) -> float:
+        """Wait for a slot; returns its start time for `release`. Raises `Overloaded` instead of queueing
+        without bound or waiting without end."""
+        self.check()
         self.waiting += 1
         SOLVES_QUEUED.inc()
         try:
@@ -73,7 +77,10 @@ class AdmissionGate:
 
 class AdmissionControl:
     """Puts the requests of `routes` ((method, path) pairs) through `gate` for their whole lifetime,
-    streamed responses included; other requests pass untouched. Paths are route paths (no `root_path`)."""
+    streamed responses included; other requests pass untouched. Paths are route paths (no `root_path`).
+
+    The body is read before a slot is taken (a full queue is refused first, without reading it): a client
+    that sends its body slowly, or never finishes it, must not hold a slot while the solves wait."""
 
     def __init__(self, app: ASGIApp, gate: AdmissionGate, routes: frozenset[tuple[str, str]]) -> None:
         self.app = app
@@ -85,12 +92,38 @@ class AdmissionControl:
             await self.app(scope, receive, send)
             return
         try:
+            self.gate.check()
+            receive = await _buffered(receive)
             started = await self.gate.acquire()
         except Overloaded as exc:
             SOLVES_REJECTED.labels(exc.reason).inc()
             await send_error(send, 429, "overloaded", exc.message, {"Retry-After": str(exc.retry_after)})
             return
+        except _Gone:
+            return  # the client left while sending: nobody to answer, nothing to run
         try:
             await self.app(scope, receive, send)
         finally:
             self.gate.release(started)
+
+
+class _Gone(Exception):
+    pass
+
+
+async def _buffered(receive: Receive) -> Receive:
+    """Read the whole body now; the app gets it from memory, then the live `receive` (a later disconnect
+    still reaches it). Size and time limits are the outer middleware's (`BodySizeLimit`)."""
+    messages: list[Message] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Gone
+        messages.append(message)
+        if not message.get("more_body", False):
+            break
+
+    async def replay() -> Message:
+        return messages.pop(0) if messages else await receive()
+
+    return replay
