@@ -11,7 +11,13 @@ from typing import Any, Protocol
 
 from app.tir.errors import ModelContextExceeded, SandboxUnavailable
 from app.tir.model_client import Completion, ModelClient, SamplingParams
-from app.tir.parsing import find_trailing_code_block, last_boxed, split_segments
+from app.tir.parsing import (
+    OUTPUT_FENCE,
+    find_last_code_block,
+    find_trailing_code_block,
+    last_boxed,
+    split_segments,
+)
 from app.tir.prompt import Conversation, render_chatml
 from app.tir.trace import Sample, Step
 
@@ -247,6 +253,9 @@ class _Trajectory:
                 # the answer lives in prose: a \boxed{} printed by code or written inside it does not count
                 answer = last_boxed("\n".join(s.content for s in segments if s.type == "text"))
                 block = find_trailing_code_block(comp.text)
+                if block is None and comp.stop == OUTPUT_FENCE:
+                    # the model asked for the output after a line of prose ("Let me run it:")
+                    block = find_last_code_block(comp.text)
                 if answer:
                     sample.answer, sample.finish, sample.answer_after_error = answer, "answered", last_failed
                     break

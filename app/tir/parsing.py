@@ -9,6 +9,7 @@ __all__ = [
     "OUTPUT_FENCE",
     "CodeBlock",
     "Segment",
+    "find_last_code_block",
     "find_trailing_code_block",
     "last_boxed",
     "split_segments",
@@ -60,6 +61,12 @@ def find_trailing_code_block(text: str) -> CodeBlock | None:
     if blocks and not text[blocks[-1].end :].strip():
         return blocks[-1]
     return None
+
+
+def find_last_code_block(text: str) -> CodeBlock | None:
+    """The last closed python block, whatever follows it."""
+    blocks = _closed_blocks(text)
+    return blocks[-1] if blocks else None
 
 
 def split_segments(text: str) -> list[Segment]:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from app.tir.loop import LoopLimits, estimate_tokens, run_trajectory
 from app.tir.model_client import ModelClient, SamplingParams
 from app.tir.prompt import TIR_SYSTEM_PROMPT, Conversation
+from app.tir.trace import Sample
 from sandbox import Sandbox
 from tests.conftest import StartReplay
-from tests.tir.conftest import Scripted, error, piece, sse
+from tests.tir.conftest import Scripted, body, error, piece, sse
 
 LETTERS = "Context check: print the letters a and b, comma-separated, 700 times over, three times."
 LETTERS_TRAJECTORY = (
@@ -104,3 +106,46 @@ async def test_huge_outputs_are_cut_to_leave_the_model_room_to_answer(scripted: 
     last = scripted.requests()[-1]
     assert last["max_tokens"] >= 200  # the reply had the reserved room
     assert estimate_tokens(last["prompt"]) + last["max_tokens"] <= 4096
+
+
+RUN_IT = "```python\nprint(6 * 7)\n```\nLet me run this code to get the result.\n"
+FORTY_TWO = "So the answer is $\\boxed{42}$."
+
+
+def vllm_body(text: str, stop_reason: str | None) -> dict[str, Any]:
+    payload = {"choices": [{"index": 0, "text": text, "finish_reason": "stop", "stop_reason": stop_reason}]}
+    return {"status": 200, "chunks": [json.dumps(payload)]}
+
+
+async def solve_with(
+    scripted: Scripted, sandbox: Sandbox, *responses: dict[str, Any], stream: bool
+) -> Sample:
+    scripted.play(*responses)
+    async with ModelClient(scripted.url, "scripted", stream=stream) as client:
+        return await run_trajectory(
+            client, sandbox.session, Conversation(TIR_SYSTEM_PROMPT, "6 * 7?"), SamplingParams(), LoopLimits()
+        )
+
+
+async def test_a_block_followed_by_prose_runs_when_the_server_says_the_model_asked_for_output(
+    scripted: Scripted, sandbox: Sandbox
+):
+    # vLLM reports the matched stop string as `stop_reason`, SGLang as `matched_stop` (here streamed)
+    vllm = await solve_with(scripted, sandbox, vllm_body(RUN_IT, "```output"), body(FORTY_TWO), stream=False)
+    sglang_end = piece("", "stop", matched_stop="```output")
+    sglang = await solve_with(
+        scripted, sandbox, sse(piece(RUN_IT), sglang_end), sse(piece(FORTY_TWO)), stream=True
+    )
+    for sample in (vllm, sglang):
+        assert sample.rounds == 1 and [s.content for s in sample.steps if s.type == "output"] == ["42"]
+        assert sample.finish == "answered" and sample.answer == "42"
+        assert sample.text == RUN_IT + "```output\n42\n```\n" + FORTY_TWO
+
+
+async def test_a_block_followed_by_prose_is_not_run_when_the_model_ended_its_turn(
+    scripted: Scripted, sandbox: Sandbox
+):
+    # stop_reason None: the end-of-text token, not our stop string (and a server that says nothing)
+    for response in (vllm_body(RUN_IT, None), body(RUN_IT)):
+        sample = await solve_with(scripted, sandbox, response, stream=False)
+        assert sample.rounds == 0 and sample.finish == "stop_no_answer"
