@@ -6,7 +6,9 @@ The rules, in the order they are tried (see `numbers`, `numerals`, `normalize`, 
    `unicode_math`), ``oo`` and ``\\varnothing`` as ``\\infty`` and ``\\emptyset``, ``2 1/2`` as 5/2, then
    spacing, thousands separators, currency, degrees and documented units removed;
 3. identical strings -> ``equal_string``;
-4. multiple choice: a reference letter A-E (bare, in parentheses or ``\\text{}``) is compared as a letter;
+4. multiple choice: a reference letter A-E (bare, in parentheses or ``\\text{}``) is compared as a letter
+   (``C``, ``(c)``, ``[C]``, ``Option C``, ``(C) 12``); an answer naming two choices (``(C) and (D)``,
+   ``(C), D``) is none;
 5. text answers (names, words): compared ignoring case, spacing and ``\\text{}``; number words
    (``eighteen``) are numbers;
 6. ratios and times ``3:4``, ``2:30``: term by term, only with another colon form (``6:8`` and ``3/4`` are not
@@ -46,7 +48,12 @@ from app.grading.verdict import Verdict
 
 __all__ = ["check", "check_many"]
 
-_CHOICE = re.compile(r"^\(?\s*([A-Ea-e])\s*\)?$|^\(([A-E])\).+$")  # "C", "(c)", "(C) 12"
+# Matched with spaces removed: "C", "(c)", "[C]", "Option C", "(C) 12"; never two choices ("(C) and (D)",
+# "(C), D").
+_CHOICE = re.compile(
+    r"^(?i:option|choice)?[(\[]?([A-Ea-e])[)\]]?$"
+    r"|^\(([A-E])\)(?!.*\([A-Ea-e]\))(?!(?:,|;|&|and|or)?[A-E](?:$|[,;]))(?=.)"
+)
 _CHOICE_REFERENCE = re.compile(r"^(?:\(\s*[A-Ea-e]\s*\)|[A-E])$")
 _VOWEL = re.compile(r"[aeiouAEIOU]")
 _WORDS = re.compile(r"^[A-Za-z][A-Za-z '\-]*[A-Za-z]$")
