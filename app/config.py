@@ -10,10 +10,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings", "normalize_root_path"]
+__all__ = ["InvalidSettings", "Settings", "get_settings", "normalize_root_path"]
 
 
 def normalize_root_path(value: str) -> str:
@@ -183,7 +183,24 @@ class Settings(BaseSettings):
     )
 
 
+class InvalidSettings(SystemExit):
+    """Settings that do not validate; exits with a message naming each variable instead of a traceback."""
+
+
+def _describe(exc: ValidationError) -> str:
+    secret = {name for name, f in Settings.model_fields.items() if "SecretStr" in str(f.annotation)}
+    lines = []
+    for err in exc.errors():
+        name = str(err["loc"][0]) if err["loc"] else "?"
+        given = "" if name in secret else f"={str(err.get('input'))[:80]!r}"  # never echo a key
+        lines.append(f"  TIRSOLVE_{name.upper()}{given}: {err['msg']}")
+    return "invalid settings (environment or .env):\n" + "\n".join(lines)
+
+
 @lru_cache
 def get_settings() -> Settings:
-    """Settings from the environment, read once per process."""
-    return Settings()
+    """Settings from the environment, read once per process; `InvalidSettings` names what is wrong."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise InvalidSettings(_describe(exc)) from None

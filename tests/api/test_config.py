@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 from pydantic import ValidationError
@@ -34,3 +37,25 @@ def test_a_root_path_is_kept_without_its_trailing_slash(given: str, root_path: s
 def test_a_root_path_that_is_no_absolute_ascii_path_is_refused(given: str):
     with pytest.raises(ValidationError, match="root path"):
         Settings(root_path=given)
+
+
+def _serve_with(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("TIRSOLVE_")}
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", "serve", "--port", "1"],
+        env=clean | env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_invalid_settings_stop_the_service_naming_each_variable_without_a_traceback():
+    run = _serve_with({"TIRSOLVE_MAX_SAMPLES": "many", "TIRSOLVE_REQUEST_DEADLINE_S": "-1"})
+    assert run.returncode != 0
+    assert "TIRSOLVE_MAX_SAMPLES='many': Input should be a valid integer" in run.stderr, run.stderr
+    assert "TIRSOLVE_REQUEST_DEADLINE_S='-1': Input should be greater than 0" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_an_invalid_key_list_is_named_but_never_echoed():
+    run = _serve_with({"TIRSOLVE_API_KEYS": '["s3cret-key"'})
+    assert run.returncode != 0
+    assert "TIRSOLVE_API_KEYS" in run.stderr and "s3cret" not in run.stderr, run.stderr
