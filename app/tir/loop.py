@@ -43,6 +43,8 @@ _QWEN_PRETOKEN = re.compile(
     rf"(?i:'s|'t|'re|'ve|'m|'ll|'d)|(?:[^\r\n\w]|_)?{_LETTERS}|\d"
     rf"| ?{_SYMBOLS}+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
+_CARETS = re.compile(r"^\s*[~^]+\s*$")  # Python 3.11's pointers under a traceback's source line
+_FRAME = re.compile(r'^\s*File "')
 _HOST_PATH = re.compile(r'File "(?:/[^"]*/)?([^"/]*)"')
 
 
@@ -94,8 +96,23 @@ def _head_tail(text: str, limit: int) -> tuple[str, bool]:
 
 
 def _traceback_tail(error: str, lines: int) -> str:
-    kept = [ln for ln in error.strip().splitlines() if ln.strip()][-lines:]
-    return _HOST_PATH.sub(r'File "\1"', "\n".join(kept))
+    """The end of a traceback, at most `lines` lines: the exception, and before it the innermost frame of
+    the model's own code (its line number and source), not library internals; caret lines are dropped."""
+    kept = [ln for ln in error.strip().splitlines() if ln.strip() and not _CARETS.match(ln)]
+    frames = [i for i, ln in enumerate(kept) if _FRAME.match(ln)]
+    if frames:
+        section = max((i for i, ln in enumerate(kept) if ln.startswith("Traceback")), default=0)
+        cell = next((i for i in reversed(frames) if i >= section and '"<cell' in kept[i]), frames[-1])
+        exception = kept[_frame_end(kept, frames[-1]) :]
+        if exception:
+            kept = kept[cell : _frame_end(kept, cell)] + exception
+    return _HOST_PATH.sub(r'File "\1"', "\n".join(kept[-lines:]))
+
+
+def _frame_end(lines: list[str], frame: int) -> int:
+    """Index just past a frame's `File ...` line and its source line, if it has one."""
+    has_source = frame + 1 < len(lines) and lines[frame + 1].startswith("    ")
+    return frame + 2 if has_source else frame + 1
 
 
 def format_execution(

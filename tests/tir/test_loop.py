@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -149,3 +150,22 @@ async def test_a_block_followed_by_prose_is_not_run_when_the_model_ended_its_tur
     for response in (vllm_body(RUN_IT, None), body(RUN_IT)):
         sample = await solve_with(scripted, sandbox, response, stream=False)
         assert sample.rounds == 0 and sample.finish == "stop_no_answer"
+
+
+SINGULAR = "```python\nfrom sympy import Matrix\n\nM = Matrix([[1, 2], [2, 4]])\nprint(M.inv())\n```\n"
+
+
+async def test_a_library_error_goes_back_with_the_models_own_failing_line(
+    scripted: Scripted, sandbox: Sandbox
+):
+    # sympy raises deep inside itself (two chained tracebacks, a dozen frames); the model needs the line
+    # of its code that failed and the exception, not sympy's internals or Python 3.11's ^^^ pointers
+    sample = await solve_with(
+        scripted, sandbox, body(SINGULAR), body("It has no inverse: $\\boxed{0}$."), stream=False
+    )
+    output = next(s for s in sample.steps if s.type == "output")
+    assert output.status == "error"
+    frame, source, exception = output.content.splitlines()
+    assert re.fullmatch(r'  File "<cell[^"]*>", line 4, in <module>', frame)
+    assert source == "    print(M.inv())"
+    assert exception == "sympy.matrices.exceptions.NonInvertibleMatrixError: Matrix det == 0; not invertible."
