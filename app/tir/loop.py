@@ -16,6 +16,7 @@ from app.tir.parsing import (
     find_last_code_block,
     find_trailing_code_block,
     last_boxed,
+    prose_before_open_code,
     split_segments,
 )
 from app.tir.prompt import Conversation, render_chatml
@@ -268,7 +269,8 @@ class _Trajectory:
                     if seg.type == "code":
                         await self._emit({"event": "code", "code": seg.content})
                 # the answer lives in prose: a \boxed{} printed by code or written inside it does not count
-                answer = last_boxed("\n".join(s.content for s in segments if s.type == "text"))
+                prose = (prose_before_open_code(s.content) for s in segments if s.type == "text")
+                answer = last_boxed("\n".join(prose))
                 block = find_trailing_code_block(comp.text)
                 if block is None and comp.stop == OUTPUT_FENCE:
                     # the model asked for the output after a line of prose ("Let me run it:")

@@ -12,6 +12,7 @@ __all__ = [
     "find_last_code_block",
     "find_trailing_code_block",
     "last_boxed",
+    "prose_before_open_code",
     "split_segments",
     "strip_output_blocks",
 ]
@@ -84,6 +85,12 @@ def split_segments(text: str) -> list[Segment]:
     if text[pos:].strip():
         segments.append(Segment("text", text[pos:]))
     return segments
+
+
+def prose_before_open_code(text: str) -> str:
+    """Prose with a never-closed python block (cut by the token limit) and everything after it removed."""
+    m = _PY_OPEN.search(text)
+    return text[: m.start()] if m else text
 
 
 def strip_output_blocks(text: str) -> str:

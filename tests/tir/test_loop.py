@@ -169,3 +169,11 @@ async def test_a_library_error_goes_back_with_the_models_own_failing_line(
     assert re.fullmatch(r'  File "<cell[^"]*>", line 4, in <module>', frame)
     assert source == "    print(M.inv())"
     assert exception == "sympy.matrices.exceptions.NonInvertibleMatrixError: Matrix det == 0; not invertible."
+
+
+async def test_a_box_inside_code_cut_by_the_token_limit_is_not_an_answer(
+    scripted: Scripted, sandbox: Sandbox
+):
+    cut = 'Let me compute.\n```python\nx = 6 * 7\nprint(f"The answer is \\\\boxed{{{x}}}")\nprint('
+    sample = await solve_with(scripted, sandbox, body(cut, "length"), stream=False)
+    assert sample.finish == "length" and sample.answer is None  # was answered with "{{x}}"

@@ -1,4 +1,10 @@
-from app.tir.parsing import find_trailing_code_block, last_boxed, split_segments, strip_output_blocks
+from app.tir.parsing import (
+    find_trailing_code_block,
+    last_boxed,
+    prose_before_open_code,
+    split_segments,
+    strip_output_blocks,
+)
 
 
 def test_last_boxed_handles_nested_braces_and_takes_the_last():
@@ -47,3 +53,8 @@ def test_boxed_without_braces_and_empty_boxes():
     assert last_boxed(r"It is $\boxed{3}$. (I put the final answer within \boxed{}.)") == "3"
     assert last_boxed(r"Put the final answer within \boxed{ }.") is None
     assert last_boxed("the answer \\boxed\nis unclear") is None
+
+
+def test_prose_before_open_code_drops_a_block_the_token_limit_cut():
+    assert prose_before_open_code("So \\boxed{1}.\n```python\nprint('\\\\boxed{2}')") == "So \\boxed{1}.\n"
+    assert prose_before_open_code("No code here.") == "No code here."
