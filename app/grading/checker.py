@@ -17,7 +17,9 @@ The rules, in the order they are tried (see `numbers`, `numerals`, `normalize`, 
    plain numbers: exact for integers and fractions, decimals by the digits written, percent as a value (or
    with the sign dropped like a unit, never a bare x100), scientific notation as the number written out
    (``1e6``, ``6.02\\times10^{23}``);
-7. everything else goes to math-verify (sets, intervals, tuples, matrices, equations, expressions), with exact
+7. collections by their brackets: a set ``\\{8,-2\\}`` is never the point ``(8,-2)``, a tuple ``(-2,1)``
+   never the list of roots ``1,-2`` (see `shapes`);
+8. everything else goes to math-verify (sets, intervals, tuples, matrices, equations, expressions), with exact
    comparison of closed-form numbers, infinities by identity (``+\\infty`` is ``\\infty``, ``-\\infty``
    is not), inequalities (joined by or / and) as the intervals they describe, and vectors as tuples (see
    `symbolic`).
@@ -43,6 +45,7 @@ from app.grading.numbers import (
     without_percent,
 )
 from app.grading.numerals import base_numbers_equal, parse_base_number, parse_ratio
+from app.grading.shapes import shapes_conflict
 from app.grading.symbolic import exact_number, parse_math, symbolic_equal
 from app.grading.verdict import Verdict
 
@@ -116,6 +119,8 @@ def _compare(ref: str, ans: str) -> tuple[str, str]:
     ref_number, ans_number = parse_plain_number(ref), parse_plain_number(ans)
     if ref_number is not None and ans_number is not None:
         return _compare_numbers(ref_number, ans_number)
+    if shapes_conflict(ref, ans):  # a set is no point; a tuple is no list of roots (`shapes`)
+        return "not_equal", "a set, a tuple and a list of values are different answers"
     # math-verify would read 1e6 as 1·e·6: it gets e-notation written out, as the plain numbers were read.
     return _compare_symbolic(expand_scientific(ref), expand_scientific(ans), ans_number)
 

@@ -16,6 +16,10 @@ Our corrections around it:
   it describes when the other side is an interval or union (either side may be the key), or another such
   combination in the same variable: ``x<-2 or x>2`` is ``(-\\infty,-2)\\cup(2,\\infty)``; ``x \\in [-2,7]``
   is its interval there too (``-2 \\le x \\le 7`` matched it only as the answer, not as the key);
+- a list of assignments to different variables, in any order, is the point of their values ordered by the
+  variables' names: ``y=-2, x=8`` is ``(8,-2)`` (x before y, a before b, r before theta), like
+  ``x=8, y=-2``, which math-verify matched only in the written order (and ``y=8, x=-2`` too); one
+  variable assigned twice (``x=2, x=4``) is a list of roots, no point;
 - a vector (a matrix with one row or one column) and a tuple are compared entry by entry, in order:
   ``\\begin{pmatrix}1\\\\2\\end{pmatrix}`` is ``(1,2)`` (which math-verify reads as an open interval);
 - infinite values compare by identity once evaluated: ``oo`` equals ``oo`` (``\\infty``, ``+\\infty``),
@@ -145,6 +149,9 @@ def symbolic_equal(reference: object, answer: object) -> bool:
     if vectors is not None:
         ref_entries, ans_entries = vectors
         return len(ref_entries) == len(ans_entries) and all(map(symbolic_equal, ref_entries, ans_entries))
+    assigned = _compare_assignments(reference, answer)
+    if assigned is not None:
+        return assigned
     if _surely_different(reference, answer):
         return False
     if verify(reference, answer, numeric_precision=_EXACT_PRECISION, timeout_seconds=None):
@@ -172,6 +179,30 @@ def _vector_entries(reference: object, answer: object) -> tuple[list, list] | No
     ):
         return None
     return ref, ans
+
+
+def _compare_assignments(reference: object, answer: object) -> bool | None:
+    """A list of assignments ``y=-2, x=8`` against a tuple or vector: the point of its values ordered by
+    variable name; one variable assigned twice (``x=2, x=4``: roots) is no point. None when not that case."""
+    for listed, other in ((answer, reference), (reference, answer)):
+        assignments = _assignments(listed)
+        if assignments is None or _entries(other) is None:
+            continue
+        names = [eq.lhs.name for eq in assignments]
+        if len(set(names)) != len(names):
+            return False
+        point = sympy.Tuple(*(eq.rhs for eq in sorted(assignments, key=lambda eq: eq.lhs.name)))
+        return symbolic_equal(other, point) if listed is answer else symbolic_equal(point, other)
+    return None
+
+
+def _assignments(expr: object) -> tuple[sympy.Eq, ...] | None:
+    """The items of a list ``x=8, y=-2`` when each assigns a value to a variable, else None."""
+    if not isinstance(expr, sympy.FiniteSet) or len(expr.args) < 2:
+        return None
+    if not all(isinstance(eq, sympy.Eq) and isinstance(eq.lhs, sympy.Symbol) for eq in expr.args):
+        return None
+    return expr.args
 
 
 def _entries(expr: object) -> list | None:
