@@ -1,7 +1,8 @@
 """String-level clean-up of an extracted answer before it is classified and parsed.
 
-First, Unicode math a student typed (``√2``, ``x²``, ``x₁``, ``10⁻³``, ``1½``, ``∞``, ``≤``, ``3·4``) is
-rewritten as LaTeX by `app.grading.unicode_math` (its module doc lists the rules). Then rewritten:
+First, plain-ASCII math (``sqrt5``, ``2pi``, ``x**3``) becomes the symbols it names (`app.grading.ascii_math`)
+and Unicode math a student typed (``√2``, ``x²``, ``x₁``, ``10⁻³``, ``1½``, ``∞``, ``≤``, ``3·4``) is
+rewritten as LaTeX by `app.grading.unicode_math` (their module docs list the rules). Then rewritten:
 - other spellings of the same symbol: ``\\colon`` -> ``:`` (``3\\colon 4``); the digits of a base-n number
   unwrapped (``\\text{1011}_2``, ``(1011)_2`` -> ``1011_2``); ``\\log_e`` -> ``\\ln``; ``oo``/``-oo``
   (sympy's infinity, in model output) -> ``\\infty`` when it is a whole token (``(0, oo)``; not in ``foo``,
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import re
 
+from app.grading.ascii_math import ascii_to_symbols
 from app.grading.unicode_math import unicode_to_latex
 
 __all__ = ["UNITS", "normalize", "unwrap_text"]
@@ -103,7 +105,7 @@ def unwrap_text(s: str) -> str:
 
 def normalize(answer: str) -> str:
     """The answer as LaTeX, with spacing, separators, currency, degrees and units removed (see module doc)."""
-    s = unicode_to_latex(answer.strip())
+    s = unicode_to_latex(ascii_to_symbols(answer.strip()))
     s = _SPACING.sub(lambda m: " " if m.group(0) in ("\\ ", "~", "\\quad", "\\qquad") else "", s)
     s = _COLON.sub(":", s)
     s = _LOG_E.sub(r"\\ln", s)

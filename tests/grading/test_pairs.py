@@ -16,7 +16,7 @@ RULES = {
     "extraction", "no_answer", "integer", "fraction", "decimal", "thousands", "currency", "percent", "units",
     "degrees", "choice", "text", "roots", "tuple", "interval", "set", "matrix", "equation", "assignment",
     "symbolic", "precision", "complex", "strict", "infinity", "unicode", "repeating", "ratio", "base",
-    "plus_minus", "words", "scientific",
+    "plus_minus", "words", "scientific", "ascii",
 }  # fmt: skip
 
 
