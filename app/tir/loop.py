@@ -12,9 +12,7 @@ from typing import Any, Protocol
 from app.tir.errors import ModelContextExceeded, SandboxUnavailable
 from app.tir.model_client import Completion, ModelClient, SamplingParams
 from app.tir.parsing import (
-    OUTPUT_FENCE,
     find_last_code_block,
-    find_trailing_code_block,
     last_boxed,
     prose_before_open_code,
     split_segments,
@@ -271,10 +269,9 @@ class _Trajectory:
                 # the answer lives in prose: a \boxed{} printed by code or written inside it does not count
                 prose = (prose_before_open_code(s.content) for s in segments if s.type == "text")
                 answer = last_boxed("\n".join(prose))
-                block = find_trailing_code_block(comp.text)
-                if block is None and comp.stop == OUTPUT_FENCE:
-                    # the model asked for the output after a line of prose ("Let me run it:")
-                    block = find_last_code_block(comp.text)
+                # as Qwen-Agent's TIR agent does: the last closed block runs even with prose after it
+                # ("Let me run this code."), as the model may have asked for its output or ended its turn
+                block = find_last_code_block(comp.text)
                 if answer:
                     sample.answer, sample.finish, sample.answer_after_error = answer, "answered", last_failed
                     break
@@ -306,8 +303,9 @@ async def run_trajectory(
 ) -> Sample:
     """Run one trajectory to its end; model and sandbox failures propagate as `SolveError`s.
 
-    Generate until a stop; a trailing closed ```python block (and no boxed answer) runs in the
-    trajectory's sandbox session, its output goes back as a ```output block, and generation continues.
+    Generate until a stop; the last closed ```python block of the new text (if it holds no boxed answer)
+    runs in the trajectory's sandbox session, its output goes back as a ```output block, and generation
+    continues.
     Ends at a boxed answer, `max_rounds` executions, the context budget, or the end of text.
     """
     return await _Trajectory(client, sessions, conv, params, limits, emit, index).run()

@@ -59,7 +59,6 @@ class Completion:
     completion_tokens: int | None
     duration_ms: float
     cached_tokens: int | None = None  # prompt tokens the server served from its prefix cache, if it says
-    stop: str | None = None  # the stop string that ended the text, when known (returned or reported)
 
 
 _Result = tuple[str | None, dict[str, Any]]  # finish reason, the server's usage object
@@ -137,26 +136,10 @@ class _TextAssembler:
         self._stop_at: int | None = None
         self._emitted = 0  # chars of text already handed to the sink
         self._sent = False  # the sink has seen some text: a retry would show it twice
-        self._server_stop: str | None = None  # the stop string the server says it matched
 
     @property
     def stopped(self) -> bool:
         return self._stop_at is not None
-
-    def note_stop(self, choice: dict[str, Any]) -> None:
-        """Keep the matched stop string a server reports: vLLM `stop_reason`, SGLang `matched_stop`,
-        llama.cpp `stopping_word` (token ids and empty values say nothing about which string)."""
-        for key in ("stop_reason", "matched_stop", "stopping_word"):
-            value = choice.get(key)
-            if isinstance(value, str) and value:
-                self._server_stop = value
-
-    @property
-    def stop_string(self) -> str | None:
-        """The stop string that ended the text, if we cut at it or the server said which it was."""
-        if self._stop_at is not None:
-            return next(s for s in STOP_STRINGS if self._raw.startswith(s, self._stop_at))
-        return self._server_stop
 
     def _decide_start(self, final: bool) -> None:
         # llama.cpp echoes the prefilled assistant text; until we have seen as much as the prefill
@@ -348,7 +331,6 @@ class ModelClient:
                 completion_tokens=usage.get("completion_tokens"),
                 duration_ms=(time.perf_counter() - started) * 1000,
                 cached_tokens=_cached_tokens(usage),
-                stop=assembler.stop_string,
             )
 
     def _check_status(self, response: httpx.Response, body_text: str, request: dict[str, Any]) -> None:
@@ -379,7 +361,6 @@ class ModelClient:
                 f"model server sent malformed JSON: {' '.join(text.split())[:_ERROR_SNIPPET]!r}"
             ) from exc
         await assembler.feed(piece or "")
-        assembler.note_stop(choice)
         usage = data.get("usage")
         return choice.get("finish_reason"), usage if isinstance(usage, dict) else {}
 
@@ -413,7 +394,6 @@ class ModelClient:
                     if piece:
                         await assembler.feed(piece)
                     finish = choice.get("finish_reason") or finish
-                    assembler.note_stop(choice)
                 if assembler.stopped:
                     finish = finish or "stop"
                     done = True

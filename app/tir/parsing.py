@@ -54,10 +54,7 @@ def _closed_blocks(text: str) -> list[CodeBlock]:
 
 
 def find_trailing_code_block(text: str) -> CodeBlock | None:
-    """The closed python block the text ends with (only whitespace after it), if any.
-
-    A block followed by more prose is not run: the model moved on without waiting for its output.
-    """
+    """The closed python block the text ends with (only whitespace after it), if any."""
     blocks = _closed_blocks(text)
     if blocks and not text[blocks[-1].end :].strip():
         return blocks[-1]
