@@ -8,13 +8,14 @@ tmpfs on /tmp, sets rlimits, drops to its slot uid and loads seccomp.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import resource
 import signal
 import sys
 import sysconfig
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -30,6 +31,7 @@ PR_SET_DUMPABLE = 4
 PR_SET_NAME = 15
 PR_SET_CHILD_SUBREAPER = 36
 _SYS_SETRESUID = {"x86_64": 117, "aarch64": 147}.get(os.uname().machine)
+_SYS_SETFSUID = {"x86_64": 122, "aarch64": 151}.get(os.uname().machine)
 
 DEVICES = ("null", "zero", "full", "random", "urandom")
 SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/lib32", "/libx32")
@@ -285,6 +287,20 @@ def kill_uid(uid: int) -> None:
             pass
     finally:
         _check(_libc.syscall(_SYS_SETRESUID, 0, 0, 0), "setresuid restore")
+
+
+@contextlib.contextmanager
+def fs_uid(uid: int) -> Iterator[None]:
+    """Access files as ``uid`` (the file-system uid of the calling thread only, which also sets aside
+    its file capabilities until restored) if allowed (CAP_SETUID); otherwise as before."""
+    if _SYS_SETFSUID is None or uid == os.geteuid():
+        yield
+        return
+    previous = _libc.syscall(_SYS_SETFSUID, uid)
+    try:
+        yield
+    finally:
+        _libc.syscall(_SYS_SETFSUID, previous)
 
 
 CAP_SETGID, CAP_SETUID, CAP_KILL, CAP_SYS_ADMIN, CAP_SYS_NICE = 6, 7, 5, 21, 23

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import confine, userns
+from . import confine, trees, userns
 from .cgroup import server_limits
 from .child import ChildPlan
 from .landlock import FsPolicy, abi_version
@@ -46,7 +45,7 @@ class Host:
             if self.view_dir_created:
                 remove_mountpoint(self.view_dir)
         if self.workroot:
-            shutil.rmtree(self.workroot, ignore_errors=True)
+            trees.remove_tree(self.workroot)
 
 
 class _Layers:

@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from . import confine
+from . import confine, trees
 from .capture import clip_text, read_stream
 from .child import ChildPlan
 from .limits import MiB
@@ -382,7 +382,7 @@ class Pool:
         child.close_channels()
         self.live.discard(child)
         if self._workroot is not None:
-            await asyncio.to_thread(_clear_dir, os.path.join(self._workroot, str(child.uid)))
+            await asyncio.to_thread(_clear_workdir, os.path.join(self._workroot, str(child.uid)))
         await self._free_uid(child.uid)
 
     async def _free_uid(self, uid: int) -> None:
@@ -435,12 +435,14 @@ def _encodable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _clear_dir(path: str) -> None:
-    import shutil
-
-    for entry in os.scandir(path):
-        if entry.is_dir(follow_symlinks=False):
-            shutil.rmtree(entry.path, ignore_errors=True)
-        else:
-            with contextlib.suppress(OSError):
-                os.unlink(entry.path)
+def _clear_workdir(path: str) -> None:
+    """Empty a used child's work directory for the next child of its uid; one that cannot be emptied is
+    moved aside (the zygote makes a fresh one), so no file ever reaches the next run."""
+    try:
+        trees.empty_dir(path)
+    except FileNotFoundError:
+        pass
+    except Exception as exc:  # whatever happened, the uid must still be freed
+        print(f"sandbox server: cannot empty {path} ({exc!r}); moving it aside", file=sys.stderr)
+        with contextlib.suppress(OSError):
+            os.rename(path, f"{path}.stale-{time.monotonic_ns()}")

@@ -14,6 +14,8 @@ import shutil
 import tempfile
 from collections.abc import Callable
 
+from . import trees
+
 MARKER = "SANDBOX-VIEW-MOUNTPOINT"
 
 
@@ -41,8 +43,9 @@ def view_mountpoint() -> tuple[str, bool]:
 
 
 def new_work_root() -> str:
-    """A directory for the children's work directories when there is no view (made by the server)."""
-    return _new_owned_dir("sandbox-work")
+    """A directory for the children's work directories when there is no view (made by the server).
+    A dead server's is removed with ``remove_tree``: code shaped what is in it."""
+    return _new_owned_dir("sandbox-work", trees.remove_tree)
 
 
 def new_socket_dir() -> str:
@@ -50,9 +53,9 @@ def new_socket_dir() -> str:
     return _new_owned_dir("sandbox-sock")
 
 
-def _new_owned_dir(kind: str) -> str:
+def _new_owned_dir(kind: str, remove: Callable[[str], None] | None = None) -> str:
     """A fresh ``<kind>-<pid>-*`` directory (mode 0700), after removing the orphans of that kind."""
-    _remove_orphans(kind, lambda path: shutil.rmtree(path, ignore_errors=True))
+    _remove_orphans(kind, remove or (lambda path: shutil.rmtree(path, ignore_errors=True)))
     return tempfile.mkdtemp(prefix=f"{kind}-{os.getpid()}-")
 
 

@@ -10,8 +10,10 @@ confines a child's files.
 from __future__ import annotations
 
 import asyncio
+import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,6 +31,22 @@ pytestmark = [
 ]
 
 NO_VIEW = ("--simulate-missing", "filesystem_view")
+# What docker/docker-compose.yml grants the sandbox service: no CAP_DAC_OVERRIDE or CAP_FOWNER.
+COMPOSE_CAPS = (
+    "setpriv",
+    "--bounding-set",
+    "-all,+setuid,+setgid,+sys_admin,+kill,+chown",
+    "--inh-caps",
+    "-all",
+)
+# A work directory as code may leave it: deeper than Python recurses, a directory nobody may read, a
+# symlink to a directory outside.
+DEEP_AND_LOCKED = (
+    "import os\nprint(os.getcwd())\n"
+    "os.mkdir('locked')\nopen('locked/data', 'w').write('tenant A')\nos.chmod('locked', 0)\n"
+    "os.symlink('/usr', 'usr')\n"
+    "for _ in range(2000):\n    os.mkdir('d')\n    os.chdir('d')\nopen('bottom', 'w').write('b')\n"
+)
 NO_LANDLOCK = ("--simulate-missing", "landlock")
 SHARED_DIRS = ("/tmp", "/dev/shm", "/var/tmp")
 
@@ -132,9 +150,9 @@ MOUNTS_REFUSED = (
 )
 
 
-def _sandbox_where_mounts_are_refused(*args: str, stdin: str = "") -> dict:
+def _sandbox_where_mounts_are_refused(*args: str, stdin: str = "", prefix: tuple[str, ...] = ()) -> dict:
     done = subprocess.run(
-        [sys.executable, "-c", MOUNTS_REFUSED, *args],
+        [*prefix, sys.executable, "-c", MOUNTS_REFUSED, *args],
         cwd=PROJECT_ROOT,
         env={"LANG": "C.UTF-8"},
         input=stdin,
@@ -156,3 +174,63 @@ async def test_where_mounts_are_refused_landlock_stands_in() -> None:
     result = await asyncio.to_thread(_sandbox_where_mounts_are_refused, "run", "-", stdin=code)
     assert result["stdout"] == "refused\n", result
     assert "left-behind" not in os.listdir("/tmp")
+
+
+async def test_a_deep_or_locked_work_directory_is_emptied_for_the_next_run(no_view: Sandbox) -> None:
+    # shutil.rmtree recursed (RecursionError past ~1000 levels): the directory stayed full for the next
+    # run of that uid, and the uid never came back to the pool.
+    result = await no_view.run(DEEP_AND_LOCKED)
+    assert result.ok, result
+    workdir = Path(result.stdout.strip())
+    for _ in range(100):  # emptied in the background once the child is gone
+        if not os.listdir(workdir):
+            break
+        await asyncio.sleep(0.1)
+    assert os.listdir(workdir) == []
+
+
+async def test_a_dead_servers_deep_work_root_does_not_stop_the_next_server(secret_in_environment) -> None:
+    dead = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    await dead.wait()
+    orphan = Path(tempfile.gettempdir()) / f"sandbox-work-{dead.pid}-deep"
+    _deep_tree(orphan / "61000", 2000)
+    try:
+        async with Sandbox(pool_size=1, server_args=NO_VIEW) as sb:  # removes the orphan as it starts
+            assert (await sb.run("print(1)")).stdout == "1\n"
+        assert not orphan.exists()
+    finally:
+        await asyncio.to_thread(subprocess.run, ["rm", "-rf", str(orphan)])
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv (util-linux) not installed")
+async def test_with_compose_capabilities_and_no_mounts_the_server_serves_and_cleans_up() -> None:
+    # Compose grants no CAP_DAC_OVERRIDE: as root the server could not even enter a child's 0700 work
+    # directory (so it never started); as the directory's owner it empties it, whatever the code left.
+    before = set(glob.glob(os.path.join(tempfile.gettempdir(), "sandbox-work-*")))
+    result = await asyncio.to_thread(
+        _sandbox_where_mounts_are_refused, "run", "-", stdin=DEEP_AND_LOCKED, prefix=COMPOSE_CAPS
+    )
+    assert result["status"] == "ok", result
+    left = set(glob.glob(os.path.join(tempfile.gettempdir(), "sandbox-work-*"))) - before
+    assert [
+        path for path in left if not _alive(int(os.path.basename(path).split("-")[2]))
+    ] == []  # its exited server's
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _deep_tree(top: Path, depth: int) -> None:
+    top.mkdir(parents=True)
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(depth):
+        os.mkdir("d", dir_fd=fd)
+        child = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = child
+    os.close(fd)
