@@ -16,8 +16,10 @@ Then removed (documented homework rules):
   ``\\displaystyle``;
 - thousands separators: ``{,}`` and ``,\\!`` always; a plain ``12,345`` only when the whole answer is that one
   number (otherwise the comma separates list items);
-- currency: ``\\$``, ``$``, ``€``, ``£``, ``¥``, ``USD``, ``EUR``, "dollars", "cents", "euros";
-- degrees: ``^\\circ``, ``^{\\circ}``, ``\\circ``, ``°``, ``\\degree``, "degrees";
+- currency: ``\\$``, ``$``, ``€``, ``£``, ``¥``, ``¢``, "dollars", "cents", "euros", and a code before or
+  after the amount (``USD 18``, ``US$18``, ``Rs. 250``, ``18 USD``, ``EUR``);
+- degrees: ``^\\circ``, ``^{\\circ}``, ``\\circ``, ``°``, ``\\degree``, "degrees", and a typed ``^o`` after a
+  number (``120^o``);
 - trailing units from `UNITS` after a number or a closing bracket, with an optional ``^2``/``^3``,
   bare or inside ``\\text{}``/``\\mbox{}``/``\\mathrm{}``. The list holds only words and multi-letter
   abbreviations: bare single letters (m, g, s, h, ...) are never removed since they may be variables;
@@ -71,8 +73,13 @@ _EMPTY_SET = re.compile(r"\\varnothing(?![A-Za-z])|\\\{\s*\\\}")
 # An integer, one space, a fraction, between the answer's ends or commas (the item is nothing else).
 _MIXED_NUMBER = re.compile(r"(?<![^,])(\s*)(-?)(\d+) (\d+)/(\d+)(\s*)(?![^,])")
 _TEXT_WRAP = re.compile(r"\\(?:text|textbf|textit|textrm|mbox|mathrm|mathbf|operatorname)\s*\{([^{}]*)\}")
-_DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ|°|\\degree")
-_CURRENCY = re.compile(r"\\\$|(?<!\\)\$|€|£|¥|\\euro")
+# A typed "^o" is a degree sign only after a number ("120^o"; "x^o" keeps its exponent).
+_DEGREES = re.compile(
+    r"\^\s*\{?\s*\\circ\s*\}?|\\circ|°|\\degree|(?<=\d)\s*\^\s*(?:o|\{\s*o\s*\})(?![A-Za-z])"
+)
+_CURRENCY = re.compile(r"\\\$|(?<!\\)\$|€|£|¥|¢|\\euro")
+# A currency code before the amount ("USD 18", "US$18", "Rs. 250"); after it, the code is a unit (`UNITS`).
+_CURRENCY_CODE = re.compile(r"^(-?)\s*(?:USD|US|EUR|GBP|INR|Rs\.?)\s*(?=[\d.])")
 _LATEX_THOUSANDS = re.compile(r"(?<=\d)\{,\}(?=\d{3})")
 _PLAIN_THOUSANDS = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _UNIT_ALT = "|".join(sorted((re.escape(u) for u in UNITS), key=len, reverse=True))
@@ -114,7 +121,7 @@ def normalize(answer: str) -> str:
     s = _NO_SOLUTION.sub(r"\\emptyset", _LEADING_RELATION.sub("", s))
     s = _LATEX_THOUSANDS.sub("", s)
     s = _DEGREES.sub("", s)
-    s = _CURRENCY.sub("", s)
+    s = _CURRENCY_CODE.sub(r"\1", _CURRENCY.sub("", s))
     for _ in range(2):  # "5 \text{ cm}^2" and "10 square units" need two passes at most
         stripped = _TRAILING_UNIT.sub("", _TRAILING_TEXT_UNIT.sub("", s)).strip()
         if stripped and stripped != s:

@@ -21,7 +21,9 @@ A repeating decimal is the exact fraction it stands for: the repetend under ``\\
 European notation, never a product) or dotted (``0.\\dot{3}``; ``0.\\dot{1}\\dot{2}`` repeats 12).
 A whole answer in English number words below a thousand is that integer: ``eighteen``, ``twenty-one``,
 ``one hundred and five`` (GSM8K answers a teacher would accept); ``one two`` and ``eighteen apples`` are no
-numbers.
+numbers. A count with one scale word (hundred, thousand, million, billion, trillion) is the exact number it
+names: ``2.5 billion`` is 2500000000, ``1 million`` and ``one million`` 1000000, ``twelve hundred`` 1200,
+``two thousand five hundred`` 2500 (a rounded figure is not the exact value: ``1.3 million`` is not 1283400).
 Percent: ``5\\%`` is the value 1/20, so it equals 0.05. The sign may also be dropped like a unit: ``5\\%``
 and a bare 5 are equal (a key of 20 for "what percentage ..." accepts ``20\\%``). Two bare numbers are never
 scaled: 5 is not 0.05 and not 500.
@@ -67,6 +69,12 @@ _WORDS = re.compile(
     rf"(?:(?P<tens>{'|'.join(_TENS[2:])})(?:[- ](?P<ones>{_ONE_TO_NINE}))?"
     rf"|(?P<small>{'|'.join(sorted(_SMALL, key=len, reverse=True))}))?$"
 )
+_SCALES = {"hundred": 100, "thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
+# "2.5 billion", "one million", "twelve hundred", "two thousand five hundred": a count, then one scale word.
+_SCALED = re.compile(
+    rf"^(?P<sign>[+-]?)\s*(?P<count>{_DECIMAL}|{_INT}|[a-z][a-z\- ]*?)\s+(?P<scale>{'|'.join(_SCALES)})"
+    r"(?:\s+(?:and\s+)?(?P<rest>[a-z][a-z\- ]*))?$"
+)
 # 3\times 10^{8}, 6.02 \cdot 10^{23}, 3*10^8 (typed 10^23 is 10 to the 23rd, not 10^2 followed by 3).
 _TIMES_TEN = re.compile(
     rf"^(?P<sign>[+-]?)\s*(?P<mantissa>{_DECIMAL}|{_INT})\s*(?:\\times|\\cdot|\*)\s*10\s*\^\s*"
@@ -103,6 +111,8 @@ def parse_plain_number(s: str) -> PlainNumber | None:
         return _from_literal(m["sign"], m["body"], bool(m["pct"]), s)
     if (value := _number_words(s)) is not None:
         return PlainNumber(Fraction(value), s)
+    if (scaled := _scaled(s)) is not None:
+        return PlainNumber(scaled, s)
     if m := _REPEATING.match(s):
         return _from_repeating(m)
     if m := _SLASH.match(s):
@@ -155,6 +165,22 @@ def _number_words(s: str) -> int | None:
     value += _TENS.index(m["tens"]) * 10 if m["tens"] else 0
     ones = m["ones"] or m["small"]
     return value + (_SMALL.index(ones) if ones else 0)
+
+
+def _scaled(s: str) -> Fraction | None:
+    """``2.5 billion`` -> 2500000000, ``twelve hundred`` -> 1200, ``two thousand five hundred`` -> 2500; None
+    unless `s` is a count (digits or words), one scale word and words for less than the scale."""
+    m = _SCALED.match(s.strip().lower())
+    if m is None:
+        return None
+    count = m["count"]
+    value = Fraction(count) if count[0] in "0123456789." else _number_words(count)
+    rest = _number_words(m["rest"]) if m["rest"] else 0
+    scale = _SCALES[m["scale"]]
+    if value is None or rest is None or rest >= scale or (m["rest"] and count[0] in "0123456789."):
+        return None
+    total = value * scale + rest
+    return -total if m["sign"] == "-" else Fraction(total)
 
 
 def _from_repeating(m: re.Match[str]) -> PlainNumber:
