@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from app.api.disconnect import ClientGone
+from app.grading.store import StoreUnavailable
 from app.tir.errors import SolveError
 
 __all__ = ["error_response", "install_error_handlers"]
@@ -47,6 +48,11 @@ async def _solve_error(request: Request, exc: Exception) -> JSONResponse:
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return error_response(500, "internal_error", f"unexpected {type(exc).__name__}; see the service log")
+
+
+async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.error("homework job store unavailable: %s", exc)
+    return error_response(503, "store_unavailable", str(exc), {"Retry-After": "5"})
 
 
 async def _client_gone(request: Request, exc: Exception) -> JSONResponse:
@@ -154,6 +160,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SolveError, _solve_error)
     app.add_exception_handler(ClientGone, _client_gone)
+    app.add_exception_handler(StoreUnavailable, _store_unavailable)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -19,12 +19,14 @@ import time
 from app.grading.keying import KeySolver
 from app.grading.models import HomeworkSet, ItemVerdict, JobInfo, Problem, ProblemKey, Submission
 from app.grading.pool import CheckerPool
-from app.grading.store import UNFINISHED, JobStore
+from app.grading.store import UNFINISHED, JobStore, StoreUnavailable
 from app.grading.verdict import Verdict
 
 __all__ = ["HomeworkRunner", "TooManyJobs"]
 
 log = logging.getLogger(__name__)
+
+STORE_RETRY_FIRST_S, STORE_RETRY_MAX_S = 1.0, 30.0  # a job waiting for its store tries again this often
 
 
 class TooManyJobs(Exception):
@@ -137,6 +139,19 @@ class HomeworkRunner:
         return task
 
     async def _run(self, job_id: str) -> None:
+        """Run the job; while the store cannot be written (disk full, locked, read-only) wait and go on from
+        what is stored, so the job neither fails nor hangs in `running` when the store comes back."""
+        delay = STORE_RETRY_FIRST_S
+        while True:
+            try:
+                await self._run_once(job_id)
+                return
+            except StoreUnavailable as exc:
+                log.warning("homework job %s waits %g s for its store: %s", job_id, delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, STORE_RETRY_MAX_S)
+
+    async def _run_once(self, job_id: str) -> None:
         try:
             # Compare-and-set transitions: a cancel that lands between two steps is never overwritten.
             if not await asyncio.to_thread(self.store.transition, job_id, "running", UNFINISHED):
@@ -145,7 +160,7 @@ class HomeworkRunner:
             keys = await self._key_problems(job_id, homework.problems)
             await self._check_submissions(job_id, homework, keys)
             await asyncio.to_thread(self.store.transition, job_id, "completed", ("running",))
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, StoreUnavailable):
             raise
         except Exception as exc:
             log.exception("homework job %s failed", job_id)

@@ -8,19 +8,47 @@ replaces `SqliteJobStore` by implementing the same methods.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar
 
 from app.grading.models import HomeworkSet, ItemVerdict, JobInfo, JobStatus, ProblemKey, Progress
 
-__all__ = ["UNFINISHED", "JobStore", "SqliteJobStore"]
+__all__ = ["UNFINISHED", "JobStore", "SqliteJobStore", "StoreUnavailable"]
 
 UNFINISHED: tuple[JobStatus, ...] = ("queued", "running")
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be read or written now (disk full, read-only, locked by another process, I/O error,
+    not a database). Nothing was half-written: a job meeting it waits and retries, a request gets 503."""
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _guarded(
+    method: Callable[Concatenate[SqliteJobStore, P], R],
+) -> Callable[Concatenate[SqliteJobStore, P], R]:
+    """Turn SQLite's environment errors into `StoreUnavailable` naming the file; bugs stay themselves."""
+
+    @functools.wraps(method)
+    def wrapper(self: SqliteJobStore, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, *args, **kwargs)
+        except (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError):
+            raise
+        except sqlite3.DatabaseError as exc:
+            raise StoreUnavailable(f"the homework job store {self.path} cannot be used: {exc}") from exc
+
+    return wrapper
 
 
 class JobStore(ABC):
@@ -108,10 +136,16 @@ CREATE TABLE IF NOT EXISTS verdicts (
 class SqliteJobStore(JobStore):
     """Jobs in one SQLite file (WAL mode, so readers never block the grading writer)."""
 
+    @_guarded
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreUnavailable(
+                    f"cannot create the directory of the job store {self.path}: {exc}"
+                ) from exc
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
         self._db.row_factory = sqlite3.Row
@@ -120,6 +154,7 @@ class SqliteJobStore(JobStore):
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
 
+    @_guarded
     def create(self, homework: HomeworkSet) -> JobInfo:
         job_id = uuid.uuid4().hex
         now = time.time()
@@ -141,11 +176,13 @@ class SqliteJobStore(JobStore):
         assert info is not None
         return info
 
+    @_guarded
     def info(self, job_id: str) -> JobInfo | None:
         with self._lock:
             row = self._db.execute(_INFO_SQL + " WHERE j.id = ?", (job_id,)).fetchone()
         return _info(row) if row else None
 
+    @_guarded
     def list(self, limit: int = 50, offset: int = 0) -> list[JobInfo]:
         with self._lock:
             rows = self._db.execute(
@@ -153,6 +190,7 @@ class SqliteJobStore(JobStore):
             ).fetchall()
         return [_info(r) for r in rows]
 
+    @_guarded
     def homework(self, job_id: str) -> HomeworkSet:
         with self._lock:
             row = self._db.execute("SELECT spec FROM jobs WHERE id = ?", (job_id,)).fetchone()
@@ -160,11 +198,13 @@ class SqliteJobStore(JobStore):
             raise KeyError(job_id)
         return HomeworkSet.model_validate_json(row["spec"])
 
+    @_guarded
     def status(self, job_id: str) -> JobStatus | None:
         with self._lock:
             row = self._db.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return row["status"] if row else None
 
+    @_guarded
     def transition(
         self, job_id: str, status: JobStatus, allowed_from: tuple[JobStatus, ...], error: str | None = None
     ) -> bool:
@@ -176,6 +216,7 @@ class SqliteJobStore(JobStore):
             )
         return cursor.rowcount == 1
 
+    @_guarded
     def delete(self, job_id: str) -> bool:
         with self._lock, self._db:
             self._db.execute("BEGIN")
@@ -184,6 +225,7 @@ class SqliteJobStore(JobStore):
             cursor = self._db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
         return cursor.rowcount == 1
 
+    @_guarded
     def unfinished(self) -> list[str]:
         marks = ",".join("?" * len(UNFINISHED))
         with self._lock:
@@ -192,12 +234,14 @@ class SqliteJobStore(JobStore):
             ).fetchall()
         return [r["id"] for r in rows]
 
+    @_guarded
     def count_unfinished(self) -> int:
         marks = ",".join("?" * len(UNFINISHED))
         with self._lock:
             row = self._db.execute(f"SELECT COUNT(*) FROM jobs WHERE status IN ({marks})", UNFINISHED)
             return row.fetchone()[0]
 
+    @_guarded
     def save_key(self, job_id: str, key: ProblemKey) -> None:
         with self._lock, self._db:
             self._db.execute("BEGIN")
@@ -207,12 +251,14 @@ class SqliteJobStore(JobStore):
             )
             self._touch(job_id)
 
+    @_guarded
     def keys(self, job_id: str) -> dict[str, ProblemKey]:
         with self._lock:
             rows = self._db.execute("SELECT data FROM keys WHERE job_id = ?", (job_id,)).fetchall()
         keys = [ProblemKey.model_validate_json(r["data"]) for r in rows]
         return {k.problem_id: k for k in keys}
 
+    @_guarded
     def save_verdicts(self, job_id: str, verdicts: Iterable[ItemVerdict]) -> int:
         rows = [(job_id, v.student, v.problem_id, v.model_dump_json()) for v in verdicts]
         with self._lock, self._db:
@@ -225,6 +271,7 @@ class SqliteJobStore(JobStore):
             self._touch(job_id)
         return added
 
+    @_guarded
     def verdicts(self, job_id: str) -> list[ItemVerdict]:
         with self._lock:
             rows = self._db.execute(
@@ -232,6 +279,7 @@ class SqliteJobStore(JobStore):
             ).fetchall()
         return [ItemVerdict.model_validate_json(r["data"]) for r in rows]
 
+    @_guarded
     def close(self) -> None:
         with self._lock:
             self._db.close()

@@ -24,6 +24,7 @@ from app.grading import (
     solver_keyer,
 )
 from app.grading.report import MEDIA_TYPES
+from app.grading.store import StoreUnavailable
 from app.observability.metrics import HOMEWORK_REJECTED
 
 __all__ = ["router"]
@@ -34,7 +35,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the job store and resume jobs a previous process left unfinished (the app's lifespan, which runs
     first, owns the checker pool and the solver)."""
     settings: Settings = app.state.settings
-    store = SqliteJobStore(settings.grading_store_path)
+    try:
+        store = SqliteJobStore(settings.grading_store_path)
+    except StoreUnavailable as exc:  # the operator's fix is this setting (or the disk under it)
+        raise StoreUnavailable(f"{exc} (TIRSOLVE_GRADING_STORE_PATH)") from None
     runner = HomeworkRunner(
         store,
         app.state.checker_pool,
