@@ -440,7 +440,7 @@ class _TransportErrors:
 # How vLLM, SGLang, llama.cpp and LM Studio word "prompt + max_tokens exceed the context".
 _CONTEXT_ERROR = re.compile(r"context (?:length|size|window)|exceed_context_size", re.IGNORECASE)
 _CONTEXT_LIMIT = re.compile(
-    r"context (?:length|size) (?:is |of )?(?:only )?(\d+)|\bn_ctx\W+(\d+)", re.IGNORECASE
+    r"context (?:length|size) (?:is |of )?(?:only )?\(?(\d+)|\bn_ctx\W+(\d+)", re.IGNORECASE
 )
 _PROMPT_SIZE = re.compile(
     r"(\d+) (?:tokens )?in the messages|has (\d+) input tokens|(\d+) tokens from the input"

@@ -75,6 +75,7 @@ SGLANG = (
     "of 4210 tokens: 3186 tokens from the input messages and 1024 tokens for the completion. Please reduce "
     "the number of tokens in the input messages or the completion to fit within the limit."
 )
+SGLANG_OLD = "The input (3186 tokens) is longer than the model's context length (4096 tokens)."
 LLAMA_CPP = {
     "error": {
         "code": 400,
@@ -92,9 +93,10 @@ LLAMA_CPP = {
         error(400, VLLM_OLD),
         error(400, VLLM_NEW),
         error(400, SGLANG),
+        error(400, SGLANG_OLD),
         {"status": 400, "chunks": [json.dumps(LLAMA_CPP)]},
     ],
-    ids=["vllm-old", "vllm-new", "sglang", "llama.cpp"],
+    ids=["vllm-old", "vllm-new", "sglang", "sglang-old", "llama.cpp"],
 )
 async def test_context_length_refusals_are_recognised_with_the_servers_figures(scripted: Scripted, response):
     scripted.play(response)
