@@ -69,13 +69,15 @@ ALLOWED_SYSCALLS: tuple[str, ...] = (
 
 
 # fcntl commands allowed: all but those that direct signals at another process (F_SETOWN,
-# F_SETOWN_EX, F_SETSIG) or arm signals on files (F_SETLEASE, F_NOTIFY). Without a uid of its own (a
-# user namespace), a child could otherwise have SIGKILL sent to the server when its pipe fills.
+# F_SETOWN_EX, F_SETSIG) or arm signals on files (F_SETLEASE, F_NOTIFY): without a uid of its own (a
+# user namespace), a child could otherwise have SIGKILL sent to the server when its pipe fills. And not
+# F_SETPIPE_SZ: at 1 MiB a pipe, its fds would hold 30 MiB of kernel memory outside the address-space
+# limit (a default pipe holds 64 KiB).
 FCNTL_COMMANDS: tuple[int, ...] = (
     0, 1, 2, 3, 4,  # F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_SETFL
     5, 6, 7, 36, 37, 38,  # F_GETLK, F_SETLK, F_SETLKW and their open-file-description forms
     9, 11, 16, 1025,  # F_GETOWN, F_GETSIG, F_GETOWN_EX, F_GETLEASE
-    1030, 1031, 1032, 1033, 1034,  # F_DUPFD_CLOEXEC, F_SETPIPE_SZ, F_GETPIPE_SZ, F_ADD_SEALS, F_GET_SEALS
+    1030, 1032, 1033, 1034,  # F_DUPFD_CLOEXEC, F_GETPIPE_SZ, F_ADD_SEALS, F_GET_SEALS
 )  # fmt: skip
 
 

@@ -475,6 +475,18 @@ async def test_a_sockets_owner_cannot_be_named_but_other_ioctls_work(sandbox: Sa
     assert result.stdout == "-1 1\n-1 1\n-1 1\n0 3 False\n", result
 
 
+async def test_pipe_buffers_cannot_be_grown(sandbox: Sandbox) -> None:
+    # Pipe buffers are kernel memory outside the address-space limit: 1 MiB each (F_SETPIPE_SZ) on
+    # every fd the child may open would hold 30 MiB, for as long as a session lives.
+    code = (
+        "import fcntl, os\nr, w = os.pipe()\nprint(fcntl.fcntl(w, 1032))\n"  # F_GETPIPE_SZ
+        "fcntl.fcntl(w, 1031, 1 << 20)\n"  # F_SETPIPE_SZ
+    )
+    result = await sandbox.run(code)
+    assert result.stdout == "65536\n", result
+    assert_denied(result)
+
+
 async def test_syscall_of_another_abi_kills_the_child(sandbox: Sandbox) -> None:
     # An x32 socket() (the syscall number with bit 30 set) would slip past a filter that only knows
     # x86_64 numbers; libseccomp's filter kills the caller instead.
