@@ -172,8 +172,8 @@ class HomeworkRunner:
 
         async def key_and_save(problem: Problem) -> None:
             key = await self._key(problem)
-            await asyncio.to_thread(self.store.save_key, job_id, key)  # at once: a crash keeps it
-            keys[problem.id] = key
+            # at once: a crash keeps it; and grade with the stored key, which may be another process's
+            keys[problem.id] = await asyncio.to_thread(self.store.save_key, job_id, key)
 
         await asyncio.gather(*(key_and_save(p) for p in problems if p.id not in keys))
         return keys

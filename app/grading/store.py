@@ -87,7 +87,9 @@ class JobStore(ABC):
         """How many jobs are queued or running."""
 
     @abstractmethod
-    def save_key(self, job_id: str, key: ProblemKey) -> None: ...
+    def save_key(self, job_id: str, key: ProblemKey) -> ProblemKey:
+        """Store `key` unless the problem has one; returns the stored key, which grading must use (another
+        process grading the same job may have stored a different answer first)."""
 
     @abstractmethod
     def keys(self, job_id: str) -> dict[str, ProblemKey]: ...
@@ -242,7 +244,7 @@ class SqliteJobStore(JobStore):
             return row.fetchone()[0]
 
     @_guarded
-    def save_key(self, job_id: str, key: ProblemKey) -> None:
+    def save_key(self, job_id: str, key: ProblemKey) -> ProblemKey:
         with self._lock, self._db:
             self._db.execute("BEGIN")
             self._db.execute(
@@ -250,6 +252,10 @@ class SqliteJobStore(JobStore):
                 (job_id, key.problem_id, key.model_dump_json()),
             )
             self._touch(job_id)
+            row = self._db.execute(
+                "SELECT data FROM keys WHERE job_id = ? AND problem_id = ?", (job_id, key.problem_id)
+            ).fetchone()
+        return ProblemKey.model_validate_json(row["data"]) if row else key
 
     @_guarded
     def keys(self, job_id: str) -> dict[str, ProblemKey]:

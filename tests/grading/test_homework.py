@@ -17,6 +17,7 @@ from app.grading import (
     HomeworkRunner,
     HomeworkSet,
     ItemVerdict,
+    ProblemKey,
     SolvedKey,
     SqliteJobStore,
     TooManyJobs,
@@ -322,3 +323,37 @@ async def test_concurrent_submissions_never_overshoot_the_bound_on_unfinished_jo
     assert (await runner.submit(homework)).status == "queued"
     await runner.close()
     store.close()
+
+
+@async_test
+async def test_a_key_another_process_stored_first_is_the_one_items_are_graded_against(
+    tmp_path: Path, pool: CheckerPool
+) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    store = SqliteJobStore(path)
+    other = SqliteJobStore(path)  # a second service on the same file, grading the same job
+    homework = HomeworkSet.model_validate(
+        {
+            "problems": [{"id": "q", "problem": "What is 3 + 5?"}],
+            "submissions": [
+                {"student": "ann", "problem_id": "q", "answer": "8"},
+                {"student": "bob", "problem_id": "q", "answer": "7"},
+            ],
+        }
+    )
+
+    async def keyer(problem: str) -> SolvedKey:
+        # While this solve runs, the other process stores its own key for the problem.
+        job_id = store.list(1)[0].id
+        other.save_key(job_id, ProblemKey(problem_id="q", answer="8", source="solver", confidence=1.0))
+        return SolvedKey(answer="7", confidence=0.6)
+
+    runner = HomeworkRunner(store, pool, keyer)
+    info = await runner.submit(homework)
+    assert (await runner.wait(info.id)).status == "completed"
+    report = build_report(store, info.id)
+    assert report.problems[0].key.answer == "8"
+    correct = {i.student: i.equivalent for s in report.students for i in s.items}
+    assert correct == {"ann": True, "bob": False}  # consistent with the key the report shows
+    store.close()
+    other.close()
