@@ -156,3 +156,15 @@ def test_cancel_a_running_job(api: httpx.Client) -> None:
     assert after["progress"]["submissions_checked"] <= checked + 2  # at most the batch in flight lands
     assert api.get("/healthz").status_code == 200
     assert api.delete(f"/homework/{job['id']}").status_code == 204
+
+
+def test_reports_may_run_no_script_and_are_never_sniffed(api: httpx.Client) -> None:
+    job = api.post("/homework", json=HOMEWORK).json()
+    wait_done(api, job["id"])
+    for fmt in ("html", "csv", "json"):
+        r = api.get(f"/homework/{job['id']}/report", params={"format": fmt})
+        assert r.status_code == 200
+        assert r.headers["x-content-type-options"] == "nosniff"
+        policy = r.headers["content-security-policy"]
+        assert "default-src 'none'" in policy and "script-src" not in policy
+    assert api.delete(f"/homework/{job['id']}").status_code == 204

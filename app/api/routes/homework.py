@@ -57,6 +57,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 router = APIRouter(prefix="/homework", tags=["homework"], lifespan=lifespan)
 _NOT_FOUND = {404: {"description": "No job with this id."}}
+# Reports carry students' text and open on the API's origin (where the web pages keep the API key): even if
+# an escape were missed, the page may run no script and load nothing, and no type is sniffed.
+_REPORT_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+}
 
 
 def _runner(request: Request) -> HomeworkRunner:
@@ -118,7 +125,7 @@ async def report(job_id: str, request: Request, format: ReportFormat = Query("js
     if built is None:
         return _unknown(job_id)
     body = await asyncio.to_thread(render_report, built, format)
-    return Response(body, media_type=MEDIA_TYPES[format])
+    return Response(body, media_type=MEDIA_TYPES[format], headers=_REPORT_HEADERS)
 
 
 @router.post("/{job_id}/cancel", response_model=JobInfo, responses=_NOT_FOUND)
