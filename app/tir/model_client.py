@@ -308,9 +308,9 @@ class ModelClient:
                         ModelServerError(f"model server ended the completion with '{result[0]}'")
                     )
             except _FieldRefused as refused:
-                if refused.field in self._refused_fields:
-                    raise refused.error from None
-                self._refused_fields.add(refused.field)  # every later call leaves it out too
+                # each retry sends one optional field fewer, so this ends; calls already in flight when
+                # another learnt the refusal get it too, and every later call leaves the field out
+                self._refused_fields.add(refused.field)
                 body.pop(refused.field)
                 continue
             except _Retryable as r:

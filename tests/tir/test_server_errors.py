@@ -6,6 +6,7 @@ the client under test is the real `ModelClient` over loopback.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
 import time
@@ -165,3 +166,14 @@ async def test_an_aborted_completion_is_retried_not_taken_as_the_text(scripted: 
     async with client(scripted) as c:
         comp = await c.complete(CONV, SamplingParams())
     assert comp.text == ANSWER and len(scripted.requests()) == 2
+
+
+async def test_concurrent_calls_refused_for_the_same_field_all_retry_without_it(scripted: Scripted):
+    # N samples start at once: every request in flight carries stream_options and is refused
+    ok = sse(piece(ANSWER), piece("", "stop"))
+    refused = {"status": 400, "chunks": [json.dumps(VLLM_EXTRA_FORBIDDEN)], "delay": 0.2}
+    scripted.play(refused, refused, refused, ok)
+    async with client(scripted) as c:
+        comps = await asyncio.gather(*(c.complete(CONV, SamplingParams(seed=i)) for i in range(3)))
+    assert [comp.text for comp in comps] == [ANSWER] * 3
+    assert sum("stream_options" in r for r in scripted.requests()) == 3
