@@ -26,7 +26,7 @@ async def test_samples_cut_by_the_deadline_do_not_discard_the_finished_ones(
         )
         started = time.monotonic()
         result = await solver.solve(SolveRequest(problem="What is 2 + 2?", samples=2))
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 5  # the deadline, then the cut sample closes its sandbox session
     assert result.answer == "4" and result.confidence == 0.5
     finishes = sorted(s.finish for s in result.samples)
     assert finishes == ["answered", "error"]
