@@ -12,7 +12,9 @@ CSV files need a header row; empty cells mean "not given". Validation errors com
 from __future__ import annotations
 
 import csv
+import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,19 +66,48 @@ def _records(path: Path) -> list[dict[str, Any]] | dict[str, Any]:
             return json.loads(text)
         except json.JSONDecodeError as exc:
             raise HomeworkFileError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+        except (RecursionError, ValueError) as exc:  # nesting beyond the parser; a 5,000-digit number
+            raise HomeworkFileError(f"{path}: unreadable JSON: {_json_cause(exc)}") from None
     raise HomeworkFileError(f"{path}: unknown file type {suffix!r} (use .json, .jsonl or .csv)")
 
 
 def _csv(path: Path, text: str) -> list[dict[str, Any]]:
-    reader = csv.DictReader(text.splitlines())
-    if not reader.fieldnames:
-        raise HomeworkFileError(f"{path}: empty CSV file (a header row is required)")
+    # strict: a quote never closed is an error, not one cell swallowing the rest of the file
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
     rows = []
-    for row in reader:
-        if None in row:
-            raise HomeworkFileError(f"{path}:{reader.line_num}: more cells than header columns")
-        rows.append({k.strip(): v.strip() for k, v in row.items() if v is not None and v.strip() != ""})
+    try:
+        _check_header(path, reader.fieldnames)
+        for row in reader:
+            if None in row:
+                raise HomeworkFileError(f"{path}:{reader.line_num}: more cells than header columns")
+            rows.append({k.strip(): v.strip() for k, v in row.items() if v is not None and v.strip() != ""})
+    except csv.Error as exc:
+        # the record that failed starts on the line after the last one read whole
+        line = reader.line_num + 1
+        raise HomeworkFileError(f"{path}:{line}: unreadable CSV: {_csv_cause(exc)}") from None
     return rows
+
+
+def _check_header(path: Path, fieldnames: Sequence[str] | None) -> None:
+    if not fieldnames:
+        raise HomeworkFileError(f"{path}: empty CSV file (a header row is required)")
+    names = [n.strip() for n in fieldnames]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise HomeworkFileError(f"{path}:1: header names column(s) {twice} more than once")
+    if len(names) == 1 and (other := next((d for d in ";\t|" if d in names[0]), None)):
+        raise HomeworkFileError(
+            f"{path}:1: the header has no commas but {other!r}: the file must be comma-separated"
+        )
+
+
+def _csv_cause(exc: csv.Error) -> str:
+    text = str(exc)
+    if "field larger than field limit" in text:
+        return f"a cell is longer than {csv.field_size_limit()} characters"
+    if "unexpected end of data" in text:
+        return "a quoted cell is never closed"
+    return text
 
 
 def _jsonl(path: Path, text: str) -> list[dict[str, Any]]:
@@ -88,7 +119,13 @@ def _jsonl(path: Path, text: str) -> list[dict[str, Any]]:
             rows.append(json.loads(line))
         except json.JSONDecodeError as exc:
             raise HomeworkFileError(f"{path}:{number}: invalid JSON: {exc.msg}") from None
+        except (RecursionError, ValueError) as exc:
+            raise HomeworkFileError(f"{path}:{number}: unreadable JSON: {_json_cause(exc)}") from None
     return rows
+
+
+def _json_cause(exc: Exception) -> str:
+    return "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
 
 
 def _describe(exc: ValidationError) -> str:

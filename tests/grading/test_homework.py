@@ -93,6 +93,34 @@ def test_bad_files_name_file_line_and_field(tmp_path: Path) -> None:
         load_homework(tmp_path / "p.txt")
 
 
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("p.csv", '"id,reference\np1,1\n', r"p\.csv:1: unreadable CSV: a quoted cell is never closed"),
+        ("p.csv", "id,reference\np1," + "9" * 200_000 + "\n", r"p\.csv:2: .*cell is longer than"),
+        ("p.csv", "id;problem;reference\np1;x;1\n", r"p\.csv:1: .*no commas but ';'"),
+        ("p.csv", "id\treference\np1\t1\n", r"p\.csv:1: .*no commas but '\\t'"),
+        (
+            "p.csv",
+            "id,reference,id\np1,1,p2\n",
+            r"p\.csv:1: header names column\(s\) \['id'\] more than once",
+        ),
+        ("p.json", "[" * 100_000 + "]" * 100_000, r"p\.json: unreadable JSON: nested too deeply"),
+        (
+            "p.jsonl",
+            '{"id": "p1", "reference": 1' + "0" * 5000 + "}\n",
+            r"p\.jsonl:1: unreadable JSON: .*digits",
+        ),
+    ],
+)
+def test_broken_files_are_refused_naming_the_line_and_cause(
+    tmp_path: Path, name: str, content: str, message: str
+) -> None:
+    (tmp_path / name).write_text(content)
+    with pytest.raises(HomeworkFileError, match=message):
+        load_homework(tmp_path / name)
+
+
 def test_store_writes_each_verdict_once_and_uses_wal(tmp_path: Path) -> None:
     path = tmp_path / "jobs.sqlite3"
     store = SqliteJobStore(path)
