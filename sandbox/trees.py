@@ -20,31 +20,50 @@ _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 def empty_dir(path: str) -> None:
     """Remove everything below ``path`` (kept, mode 0700); OSError if something could not be removed."""
-    with confine.fs_uid(os.lstat(path).st_uid):
-        os.chmod(path, 0o700)
-        fd = os.open(path, _DIR)
-        try:
-            _empty(fd)
-            if os.listdir(fd):
-                raise OSError(f"could not empty {path}")
-        finally:
-            os.close(fd)
+    parent = os.open(os.path.dirname(path), _DIR)
+    try:
+        _empty_at(parent, os.path.basename(path))
+    finally:
+        os.close(parent)
 
 
 def remove_tree(path: str) -> None:
-    """Remove ``path`` and everything below it; its entries are each removed as their own owner (a work
-    root holds one directory per child uid). Best effort: what cannot be removed stays."""
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(path):
-            if entry.is_dir(follow_symlinks=False):
-                with contextlib.suppress(OSError):
-                    empty_dir(entry.path)
-                    os.rmdir(entry.path)
-            else:
-                with contextlib.suppress(OSError):
-                    os.unlink(entry.path)
+    """Remove ``path`` and everything below it, if this user made it: it may sit in a shared /tmp, where
+    anyone can plant a symlink or a directory of their own under a name we use. Its entries are each
+    emptied as their own owner (a work root holds one directory per child uid). Best effort."""
+    try:
+        top = os.open(path, _DIR)
+    except OSError:
+        return  # gone, or a symlink: never followed
+    try:
+        if os.fstat(top).st_uid != os.geteuid():
+            return
+        for entry in os.scandir(top):
+            with contextlib.suppress(OSError):
+                if entry.is_dir(follow_symlinks=False):
+                    _empty_at(top, entry.name)
+                    os.rmdir(entry.name, dir_fd=top)
+                else:
+                    os.unlink(entry.name, dir_fd=top)
+    finally:
+        os.close(top)
     with contextlib.suppress(OSError):
         os.rmdir(path)
+
+
+def _empty_at(parent: int, name: str) -> None:
+    """Empty directory ``name`` of directory fd ``parent`` as its owner (who must be able to search
+    ``parent``: a work root is mode 0711); OSError if something stays."""
+    owner = os.stat(name, dir_fd=parent, follow_symlinks=False).st_uid
+    with confine.fs_uid(owner):
+        os.chmod(name, 0o700, dir_fd=parent)
+        fd = os.open(name, _DIR, dir_fd=parent)
+        try:
+            _empty(fd)
+            if os.listdir(fd):
+                raise OSError(f"could not empty {name}")
+        finally:
+            os.close(fd)
 
 
 def _empty(top: int) -> None:
