@@ -25,7 +25,8 @@ forked from a pristine copy of itself, execute code blocks. Layers, from the out
 * **Per execution**: a wall-clock deadline enforced by the server, which kills the child from outside;
   stdout and stderr captured in capped memfds and returned head and tail around a truncation marker;
   tracebacks with host paths removed. One-shot runs use a fresh child; after each child's last run
-  every process of its uid is killed and reaped before the uid is reused.
+  every process of its uid is killed and reaped before the uid is reused, and a server starts by
+  killing whatever still runs under its uid range.
 
 The server probes these layers at start and refuses to serve unless the minimum safe set holds
 (wall-clock deadline, output cap, rlimits, uid switch, seccomp, and the mount namespace or
