@@ -7,7 +7,10 @@ a whole word (a number may stand before it: ``2pi``, ``3sqrt5``), never after a 
   else a number, else one letter (``sqrt(5)``, ``sqrt5`` and ``sqrt 66`` are roots of 5 and 66, ``2sqrt(113)``
   is 2√113, ``sqrt3/3`` is √3/3, ``sqrt x+1`` is √x + 1);
 - ``pi``, ``Pi``, ``PI`` -> ``π`` (``12pi``, ``-pi/6``, ``288 pi``);
-- ``**`` between two operands -> ``^`` (Python's power: ``x**3``, ``5*r**5``, ``2**(1/2)``).
+- ``**`` between two operands -> ``^`` (Python's power: ``x**3``, ``5*r**5``, ``2**(1/2)``);
+- a whole answer that is a matrix as Python or sympy prints it, ``[[1, 2], [3, 4]]`` or
+  ``Matrix([[1, 2], [3, 4]])``, and sympy's column ``Matrix([1, 2, 3])`` -> ``\\begin{pmatrix}...``
+  (math-verify read the nested list as a tuple of intervals). A flat list ``[1, 2]`` stays an interval.
 math-verify read ``pi`` as the product p·i (so ``12pi`` was not ``12\\pi``), ``sqrt5`` as a product of letters
 and ``x**3`` not at all.
 """
@@ -23,10 +26,14 @@ _ROOT = re.compile(_WORD.format("(sqrt|cbrt)"))
 _PI = re.compile(_WORD.format("(?:pi|Pi|PI)"))
 _POWER = re.compile(r"(?<=[\w)\]}.])\s*\*\*\s*(?=[\w(\-+.\\])")
 _ROOT_SIGNS = {"sqrt": "√", "cbrt": "∛"}
+_MATRIX = re.compile(r"^\s*(?:Matrix\(\s*(?P<call>\[.*\])\s*\)|(?P<rows>\[\s*\[.*\]\s*\]))\s*$", re.DOTALL)
+_ROW_BREAK = re.compile(r"\]\s*,\s*\[")
 
 
 def ascii_to_symbols(text: str) -> str:
-    """`text` with ASCII spellings of roots, pi and powers as the symbols they stand for (module doc)."""
+    """`text` with ASCII spellings of roots, pi, powers and matrices as the symbols they stand for (module
+    doc)."""
+    text = _python_matrix(text)
     if "sqrt" in text or "cbrt" in text:
         text = _ROOT.sub(lambda m: _ROOT_SIGNS[m[1]], text)
     if "i" in text or "I" in text:
@@ -34,3 +41,31 @@ def ascii_to_symbols(text: str) -> str:
     if "**" in text:
         text = _POWER.sub("^", text)
     return text
+
+
+def _python_matrix(text: str) -> str:
+    """``[[1, 2], [3, 4]]``, ``Matrix([[1, 2], [3, 4]])`` and ``Matrix([1, 2])`` (a column) as a pmatrix;
+    anything else unchanged."""
+    m = _MATRIX.match(text)
+    if m is None:
+        return text
+    listed = (m["call"] or m["rows"]).strip()[1:-1].strip()
+    if listed.startswith("["):
+        rows = [_entries(row) for row in _ROW_BREAK.split(listed.strip()[1:-1])]
+    else:
+        rows = [[entry] for entry in _entries(listed)]  # sympy's Matrix([1, 2]) is a column
+    if any("[" in entry or "]" in entry for row in rows for entry in row) or len({len(r) for r in rows}) != 1:
+        return text  # a nested list deeper than rows, or ragged rows: no plain matrix
+    body = r" \\ ".join(" & ".join(entry.strip() for entry in row) for row in rows)
+    return rf"\begin{{pmatrix}} {body} \end{{pmatrix}}"
+
+
+def _entries(row: str) -> list[str]:
+    """The comma-separated entries of a row, commas inside parentheses kept (``sqrt(2), atan2(1, 2)``)."""
+    entries, depth, start = [], 0, 0
+    for i, ch in enumerate(row):
+        depth += (ch == "(") - (ch == ")")
+        if ch == "," and depth == 0:
+            entries.append(row[start:i])
+            start = i + 1
+    return [*entries, row[start:]]

@@ -3,7 +3,8 @@
 First, plain-ASCII math (``sqrt5``, ``2pi``, ``x**3``) becomes the symbols it names (`app.grading.ascii_math`)
 and Unicode math a student typed (``√2``, ``x²``, ``x₁``, ``10⁻³``, ``1½``, ``∞``, ``≤``, ``3·4``) is
 rewritten as LaTeX by `app.grading.unicode_math` (their module docs list the rules). Then rewritten:
-- other spellings of the same symbol: ``\\colon`` -> ``:`` (``3\\colon 4``); the digits of a base-n number
+- other spellings of the same symbol: ``\\colon`` -> ``:`` (``3\\colon 4``); a vector's angle brackets
+  ``\\langle 1, 2 \\rangle`` -> ``(1, 2)``, the tuple of its entries; the digits of a base-n number
   unwrapped (``\\text{1011}_2``, ``(1011)_2`` -> ``1011_2``); ``\\log_e`` -> ``\\ln``; ``oo``/``-oo``
   (sympy's infinity, in model output) -> ``\\infty`` when it is a whole token (``(0, oo)``; not in ``foo``,
   ``book``, ``zoo``); ``\\varnothing``, ``\\{\\}`` and a whole answer "no (real) solution(s)" ->
@@ -63,6 +64,8 @@ _SPACING = re.compile(
 # Whole tokens only: "foo", "book" and sympy's complex infinity "zoo" keep their letters.
 _SYMPY_INFINITY = re.compile(r"(?<![A-Za-z0-9_\\])oo(?![A-Za-z0-9_])")
 _COLON = re.compile(r"\s*\\colon(?![A-Za-z])\s*")
+# A vector in angle brackets is the tuple of its entries: \langle 1, 2 \rangle is (1, 2).
+_ANGLE = re.compile(r"\\(?:langle|rangle)(?![A-Za-z])")
 # \text{1011}_2, \mathrm{2A}_{16}, (1011)_2: a base-n number's digits in a wrapper (see `numerals`).
 _BASE_DIGITS = re.compile(r"\\(?:text|textrm|mathrm|mbox)\s*\{\s*(\d[0-9A-Z]*)\s*\}(?=\s*_)|\((\d+)\)(?=_)")
 _LOG_E = re.compile(r"\\log\s*_\s*(?:e|\{\s*e\s*\})(?![A-Za-z])")
@@ -115,6 +118,7 @@ def normalize(answer: str) -> str:
     s = unicode_to_latex(ascii_to_symbols(answer.strip()))
     s = _SPACING.sub(lambda m: " " if m.group(0) in ("\\ ", "~", "\\quad", "\\qquad") else "", s)
     s = _COLON.sub(":", s)
+    s = _ANGLE.sub(lambda m: "(" if m[0] == "\\langle" else ")", s)
     s = _LOG_E.sub(r"\\ln", s)
     s = _BASE_DIGITS.sub(lambda m: m[1] or m[2], s)
     s = _EMPTY_SET.sub(r"\\emptyset", _SYMPY_INFINITY.sub(r"\\infty", s))

@@ -21,7 +21,11 @@ Our corrections around it:
   ``x=8, y=-2``, which math-verify matched only in the written order (and ``y=8, x=-2`` too); one
   variable assigned twice (``x=2, x=4``) is a list of roots, no point;
 - a vector (a matrix with one row or one column) and a tuple are compared entry by entry, in order:
-  ``\\begin{pmatrix}1\\\\2\\end{pmatrix}`` is ``(1,2)`` (which math-verify reads as an open interval);
+  ``\\begin{pmatrix}1\\\\2\\end{pmatrix}`` is ``(1,2)`` (which math-verify reads as an open interval), and so
+  are a row and a column vector (``\\begin{pmatrix}1 & 2\\end{pmatrix}``: a vector is its entries in order);
+- a scalar times a matrix, or a sum of matrices, is evaluated (``\\frac{1}{49}\\begin{pmatrix}16\\\\48
+  \\end{pmatrix}``); math-verify's repair of ``\\frac{1}2`` no longer reaches past the fraction into a
+  later brace (it read that matrix's 16 as 1+6);
 - infinite values compare by identity once evaluated: ``oo`` equals ``oo`` (``\\infty``, ``+\\infty``),
   ``-oo`` equals ``-oo``, complex infinity ``zoo`` (``1/0``) equals ``zoo``; none of them equals another or a
   finite number, and an indeterminate form (``\\infty - \\infty``, nan) equals nothing (``oo - oo`` is nan,
@@ -58,6 +62,8 @@ _CONNECTIVE = re.compile(
     r"|\\(lor|vee|land|wedge)(?![A-Za-z])"
     r"|(?<![A-Za-z\\])(or|and)(?![A-Za-z])"
 )
+_FRAC_DIGIT = re.compile(r"\\frac\s?\{([^{}]*)\}\s?(\d)")
+_BRACE_DIGIT = re.compile(r"\}\s?(?=\d)")
 _PLUS_MINUS = re.compile(r"\\(pm|mp)(?![A-Za-z])")
 _DISJUNCTIONS = frozenset({"or", "lor", "vee"})
 _EXACT_PRECISION = 60
@@ -74,10 +80,12 @@ def parse_math(answer: str) -> sympy.Basic | sympy.MatrixBase | None:
     combined = _combined_inequalities(answer)
     if combined is not None:
         return combined
-    found = parse(f"${_brace_powers(answer)}$", _CONFIG, parsing_timeout=None)
+    found = parse(f"${_guard_fractions(_brace_powers(answer))}$", _CONFIG, parsing_timeout=None)
     expr = next((x for x in found if not isinstance(x, str)), None)
     if expr is None:
         return _plus_minus(answer)
+    if isinstance(expr, sympy.MatrixExpr) and not isinstance(expr, sympy.MatrixBase):
+        expr = _evaluated_matrix(expr)
     if isinstance(expr, sympy.MatrixBase):
         return sympy.ImmutableMatrix(expr)  # cached values must not be mutable
     if isinstance(expr, sympy.Basic):
@@ -85,6 +93,29 @@ def parse_math(answer: str) -> sympy.Basic | sympy.MatrixBase | None:
         if imaginary:
             expr = expr.subs(imaginary)
     return expr
+
+
+def _guard_fractions(answer: str) -> str:
+    """Keep math-verify's ``\\frac{1}2`` repair from reaching past the fraction.
+
+    Its pattern ``\\frac{(.*?)}\\s?(\\d)`` runs on to the first later brace before a digit, so
+    ``\\frac{1}{49}\\begin{pmatrix}16`` became ``\\begin{pmatrix}{1}6``, the entry 16 read as 1+6 = 7. We make
+    the repair it means (``\\frac{1}2`` -> ``\\frac{1}{2}``) and set any other digit after a brace two spaces
+    apart, which its one optional space cannot cross (LaTeX ignores the spaces).
+    """
+    if "\\frac" not in answer:
+        return answer
+    return _BRACE_DIGIT.sub("}  ", _FRAC_DIGIT.sub(r"\\frac{\1}{\2}", answer))
+
+
+def _evaluated_matrix(expr: sympy.MatrixExpr) -> sympy.Basic:
+    """A scalar times a matrix (``\\frac{1}{49}\\begin{pmatrix}16\\\\48\\end{pmatrix}``), or a sum of
+    matrices, as the matrix it is; math-verify left the product unevaluated, equal to no matrix."""
+    try:
+        value = expr.doit()
+    except (TypeError, ValueError, sympy.ShapeError):
+        return expr
+    return value if isinstance(value, sympy.MatrixBase) else expr
 
 
 def _plus_minus(answer: str) -> sympy.Basic | None:
@@ -169,15 +200,14 @@ def symbolic_equal(reference: object, answer: object) -> bool:
 
 
 def _vector_entries(reference: object, answer: object) -> tuple[list, list] | None:
-    """The entries of a vector and a tuple, or None unless exactly one side is a one-row or one-column matrix
-    and the other a tuple; ``(1,2)`` counts as a tuple although math-verify reads it as an open interval."""
+    """The entries of a vector and a tuple, or of a row and a column vector, else None; ``(1,2)`` counts as a
+    tuple although math-verify reads it as an open interval."""
     ref, ans = _entries(reference), _entries(answer)
-    if (
-        ref is None
-        or ans is None
-        or isinstance(reference, sympy.MatrixBase) == isinstance(answer, sympy.MatrixBase)
-    ):
+    if ref is None or ans is None:
         return None
+    matrices = isinstance(reference, sympy.MatrixBase), isinstance(answer, sympy.MatrixBase)
+    if matrices == (False, False) or (all(matrices) and reference.shape == answer.shape):  # type: ignore[union-attr]
+        return None  # two tuples, or two vectors of one shape: math-verify compares them
     return ref, ans
 
 
