@@ -118,6 +118,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     error TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
+CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at);
 CREATE TABLE IF NOT EXISTS keys (
     job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
     problem_id TEXT NOT NULL,
@@ -294,8 +295,9 @@ class SqliteJobStore(JobStore):
         self._db.execute("UPDATE jobs SET updated_at = ? WHERE id = ?", (time.time(), job_id))
 
 
+# Never the spec: a job's set may be megabytes, and a listing would read every one of them.
 _INFO_SQL = """
-SELECT j.*,
+SELECT j.id, j.status, j.title, j.problems_total, j.submissions_total, j.created_at, j.updated_at, j.error,
     (SELECT COUNT(*) FROM keys k WHERE k.job_id = j.id) AS problems_keyed,
     (SELECT COUNT(*) FROM verdicts v WHERE v.job_id = j.id) AS submissions_checked
 FROM jobs j"""

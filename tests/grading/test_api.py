@@ -9,6 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.grading import HomeworkSet, SqliteJobStore
+
 HERE = Path(__file__).resolve().parent
 TRAJECTORIES = HERE / "trajectories.jsonl"
 
@@ -168,3 +170,22 @@ def test_reports_may_run_no_script_and_are_never_sniffed(api: httpx.Client) -> N
         policy = r.headers["content-security-policy"]
         assert "default-src 'none'" in policy and "script-src" not in policy
     assert api.delete(f"/homework/{job['id']}").status_code == 204
+
+
+def test_listing_jobs_does_not_read_their_sets(start_replay, start_service, tmp_path: Path) -> None:
+    store_path = tmp_path / "big.sqlite3"
+    store = SqliteJobStore(store_path)
+    rows = [{"student": f"s{i}", "problem_id": "p", "answer": "x" * 60} for i in range(50_000)]
+    big = HomeworkSet.model_validate({"problems": [{"id": "p", "reference": "1"}], "submissions": rows})
+    for _ in range(20):  # 20 finished jobs of ~5 MB each
+        store.transition(store.create(big).id, "cancelled", ("queued",))
+    store.close()
+    service = start_service(start_replay(TRAJECTORIES).url, grading_store_path=store_path)
+    with httpx.Client(base_url=service.url, timeout=30) as client:
+        client.get("/homework")  # warm the page cache: the disk is not what is measured
+        started = time.monotonic()
+        listed = client.get("/homework", params={"limit": 500})
+        took = time.monotonic() - started
+    assert listed.status_code == 200 and len(listed.json()) == 20
+    assert took < 0.5, f"listing 20 jobs took {took:.2f} s"  # reading every set took 1-1.5 s here
+    service.stop()

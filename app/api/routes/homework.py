@@ -106,13 +106,13 @@ async def list_jobs(
     request: Request, limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=10_000_000)
 ) -> list[JobInfo]:
     """Jobs, newest first."""
-    return _runner(request).store.list(limit, offset)
+    return await asyncio.to_thread(_runner(request).store.list, limit, offset)
 
 
 @router.get("/{job_id}", response_model=JobInfo, responses=_NOT_FOUND)
 async def status(job_id: str, request: Request) -> JobInfo | JSONResponse:
     """Status and progress (problems keyed, submissions checked)."""
-    info = _runner(request).store.info(job_id)
+    info = await asyncio.to_thread(_runner(request).store.info, job_id)  # the store may wait on its lock
     return info if info is not None else _unknown(job_id)
 
 
