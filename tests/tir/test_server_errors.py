@@ -77,10 +77,11 @@ SGLANG = (
     "the number of tokens in the input messages or the completion to fit within the limit."
 )
 SGLANG_OLD = "The input (3186 tokens) is longer than the model's context length (4096 tokens)."
-LLAMA_CPP = {
+LLAMA_CPP = {  # as llama-server (the build `make llama-server` installs) answers a prompt beyond -c 4096
     "error": {
         "code": 400,
-        "message": "the request exceeds the available context size, try increasing it",
+        "message": "request (3186 tokens) exceeds the available context size (4096 tokens), try increasing"
+        " it",
         "type": "exceed_context_size_error",
         "n_prompt_tokens": 3186,
         "n_ctx": 4096,
