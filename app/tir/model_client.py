@@ -71,6 +71,7 @@ def _cached_tokens(usage: dict[str, Any]) -> int | None:
     return cached if isinstance(cached, int) else None
 
 
+_EVENTS_AFTER_STOP = 4  # read past a returned stop string for the finish and usage events that follow
 _FAILED_FINISH = frozenset({"abort", "error"})  # vLLM and SGLang: the engine dropped the request mid-way
 # Fields a server may not know (vLLM before 0.4.3 answers 400 "extra_forbidden" to stream_options);
 # without them the answer only lacks streamed usage counts or a fixed seed.
@@ -368,6 +369,7 @@ class ModelClient:
         finish: str | None = None
         usage: dict[str, Any] = {}
         done = False
+        read_after_stop = 0
         async with self._transport_errors(), self._http.stream("POST", path, json=body) as response:
             if response.status_code != 200:
                 text = (await response.aread()).decode("utf-8", "replace")
@@ -385,7 +387,8 @@ class ModelClient:
                     raise ModelBadResponse(f"model server streamed malformed JSON: {data[:100]}") from exc
                 if not isinstance(chunk, dict):
                     raise ModelBadResponse(f"model server streamed an unexpected chunk: {data[:100]}")
-                _raise_error_object(chunk)  # vLLM, SGLang, llama.cpp report mid-stream failures so
+                if not assembler.stopped:
+                    _raise_error_object(chunk)  # vLLM, SGLang, llama.cpp report mid-stream failures so
                 if isinstance(chunk.get("usage"), dict):
                     usage = chunk["usage"]
                 for choice in chunk.get("choices") or []:
@@ -395,9 +398,13 @@ class ModelClient:
                         await assembler.feed(piece)
                     finish = choice.get("finish_reason") or finish
                 if assembler.stopped:
-                    finish = finish or "stop"
-                    done = True
-                    break  # server ignored our stop string; stop reading
+                    # The text is complete. A server that sent the stop string back ends right after it
+                    # (finish, usage counts): read those; one that ignored our stop strings gets cut off.
+                    read_after_stop += 1
+                    if (finish and usage) or read_after_stop > _EVENTS_AFTER_STOP:
+                        break
+        if assembler.stopped:
+            finish, done = finish or "stop", True
         if not done and finish is None:
             raise _Retryable(ModelBadResponse("model server ended the stream before the completion finished"))
         return finish, usage

@@ -1,8 +1,9 @@
-"""Streams as real servers write them, byte for byte: these all held when checked, and stay pinned here."""
+"""Streams as real servers write them, byte for byte, through the real client."""
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from app.tir.model_client import Completion, ModelClient, SamplingParams
@@ -61,3 +62,19 @@ async def test_chat_deltas_with_a_role_only_first_chunk_and_null_content(scripte
     text = {"choices": [{"index": 0, "delta": {"content": "4"}, "finish_reason": None}]}
     end = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
     assert (await complete(scripted, sse(first, text, end), mode="chat")).text == "4"
+
+
+async def test_usage_after_a_returned_stop_string_is_still_read(scripted: Scripted):
+    # servers that send the stop string back (TGI; vLLM with include_stop_str_in_output) end right after it
+    usage = {"choices": [], "usage": {"prompt_tokens": 50, "completion_tokens": 9}}
+    text = piece("```python\nprint(4)\n```\n```output")
+    comp = await complete(scripted, sse(text, piece("", "stop"), usage))
+    assert comp.text == "```python\nprint(4)\n```\n" and comp.finish_reason == "stop"
+    assert comp.prompt_tokens == 50 and comp.completion_tokens == 9  # were lost: we stopped reading
+
+
+async def test_a_server_ignoring_the_stop_strings_is_cut_off_soon_after(scripted: Scripted):
+    runaway = sse(piece("```python\nprint(4)\n```\n```output\n4\n```\n"), *[piece("more ")] * 40, delay=0.05)
+    started = time.monotonic()
+    comp = await complete(scripted, runaway)
+    assert comp.text == "```python\nprint(4)\n```\n" and time.monotonic() - started < 1.5
