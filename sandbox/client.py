@@ -239,7 +239,7 @@ class Sandbox:
         await self._admit()
         try:
             reply = await self._request(
-                {"op": "run", "code": code, "timeout": timeout or self.limits.timeout}
+                {"op": "run", "code": code, "timeout": self.limits.timeout if timeout is None else timeout}
             )
         finally:
             self._slots.release()
@@ -304,7 +304,11 @@ class Session:
         sb = self._sandbox
         await sb._admit()
         try:
-            message = {"op": "session_run", "code": code, "timeout": timeout or sb.limits.timeout}
+            message = {
+                "op": "session_run",
+                "code": code,
+                "timeout": sb.limits.timeout if timeout is None else timeout,
+            }
             reply = await _exchange(*self._conn, message)
         except RequestRejected:
             raise  # a whole reply was read: the session is still in step

@@ -13,6 +13,7 @@ import ctypes
 import os
 import resource
 import signal
+import socket
 import sys
 import sysconfig
 from collections.abc import Iterable, Iterator
@@ -23,6 +24,7 @@ _libc = ctypes.CDLL(None, use_errno=True)
 CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
 CLONE_NEWIPC = 0x08000000
+CLONE_NEWUTS = 0x04000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_MOVE, MS_REC, MS_PRIVATE = 32, 4096, 8192, 16384, 1 << 18
 MNT_DETACH = 2
@@ -119,6 +121,12 @@ def enter_empty_network() -> None:
     """An empty network namespace, and an IPC namespace of the server's own so no System V or POSIX
     IPC object of a child lands on the host's, should seccomp ever miss one."""
     unshare(CLONE_NEWNET | CLONE_NEWIPC)
+
+
+def enter_own_hostname(name: str = "sandbox") -> None:
+    """A UTS namespace of the server's own: children see ``name``, not the host's or container's name."""
+    unshare(CLONE_NEWUTS)
+    socket.sethostname(name)
 
 
 def enter_private_mount_namespace() -> None:

@@ -78,6 +78,7 @@ def prepare_host(options: HostOptions) -> Host:
         view_blocked = "disabled (--simulate-missing)" if "filesystem_view" in off else ""
     else:
         view_blocked = _enter_namespaces(report, off)  # why the view cannot be built, if it cannot
+    layers.attempt("uts_namespace", confine.enter_own_hostname)
     view, view_dir, created = _filesystem_view(layers, view_blocked)
 
     missing = preload()

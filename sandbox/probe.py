@@ -25,6 +25,7 @@ LAYERS: dict[str, str] = {
     "namespaces, signals to others, System V and POSIX IPC, memfds or other kernel surfaces",
     "network_namespace": "an empty network namespace (no interfaces but a down loopback) and an IPC "
     "namespace of the server's own",
+    "uts_namespace": "a host name of the server's own ('sandbox'): the host's or container's is not shown",
     "filesystem_view": "an allow-list view: read-only system and Python directories only",
     "mount_namespace": "a private mount namespace per child with its own small tmpfs as working directory",
     "landlock": "Landlock: reads only in system and Python directories and the child's own /proc entry, "
@@ -40,6 +41,7 @@ LAYERS: dict[str, str] = {
 STAND_INS: dict[str, str] = {
     "network_namespace": "network namespace unavailable: relying on seccomp (no socket creation) and the "
     "container's network_mode: none",
+    "uts_namespace": "host name visible to children (no UTS namespace): it names the host or container",
     "filesystem_view": "filesystem view unavailable: relying on Landlock (reads limited to system and "
     "Python directories) if it holds, else on file permissions and the image holding no secrets",
     "mount_namespace": "per-child mount namespace unavailable: each child writes only a per-uid working "

@@ -110,6 +110,13 @@ async def test_socketpair_and_raw_socket_syscall_are_denied(sandbox: Sandbox) ->
 # --- secrets ---
 
 
+async def test_the_host_name_is_not_shown(sandbox: Sandbox) -> None:
+    result = await sandbox.run("import os, socket\nprint(socket.gethostname(), os.uname().nodename)")
+    assert result.status == "ok", result
+    assert result.stdout.split() == ["sandbox", "sandbox"]
+    assert socket.gethostname() != "sandbox"  # or the test could not tell
+
+
 async def test_environment_holds_no_secrets(sandbox: Sandbox) -> None:
     assert os.environ["SANDBOX_TEST_SECRET"] == SECRET
     result = await sandbox.run("import os\nprint(dict(os.environ))")

@@ -79,6 +79,8 @@ async def test_json_the_decoder_refuses_gets_a_reply_not_a_dropped_connection(sa
 async def test_client_raises_request_rejected(sandbox: Sandbox) -> None:
     with pytest.raises(RequestRejected, match="field 'timeout'"):
         await sandbox.run("print(1)", timeout=-5)
+    with pytest.raises(RequestRejected, match="field 'timeout'"):
+        await sandbox.run("print(1)", timeout=0)  # not "the default"
     with pytest.raises(RequestRejected, match="field 'code'"):
         await sandbox.run(None)  # type: ignore[arg-type]
 
