@@ -122,7 +122,7 @@ def _compare(ref: str, ans: str) -> tuple[str, str]:
     if shapes_conflict(ref, ans):  # a set is no point; a tuple is no list of roots (`shapes`)
         return "not_equal", "a set, a tuple and a list of values are different answers"
     # math-verify would read 1e6 as 1·e·6: it gets e-notation written out, as the plain numbers were read.
-    return _compare_symbolic(expand_scientific(ref), expand_scientific(ans), ans_number)
+    return _compare_symbolic(expand_scientific(ref), expand_scientific(ans), ref_number, ans_number)
 
 
 def _compare_choice(ref: str, ans: str) -> tuple[str, str]:
@@ -158,29 +158,46 @@ def _compare_numbers(ref: PlainNumber, ans: PlainNumber) -> tuple[str, str]:
     return "not_equal", "different values"
 
 
-def _compare_symbolic(ref: str, ans: str, ans_number: PlainNumber | None) -> tuple[str, str]:
+def _compare_symbolic(
+    ref: str, ans: str, ref_number: PlainNumber | None, ans_number: PlainNumber | None
+) -> tuple[str, str]:
     ref_expr = parse_math(ref)
     if ref_expr is None:
         return "parse_error", "the reference could not be parsed"
     if ans_number is not None and ans_number.is_decimal and exact_number(ref_expr):
         # A decimal for a closed form (sqrt(2), pi): the digits-written rule, on the exact value.
-        value = ref_expr.doit()
-        if isinstance(value, sympy.Rational):
-            exact, irrational = Fraction(int(value.p), int(value.q)), False
-        else:
-            approx = sympy.N(ref_expr, 40)
-            if not approx.is_real:
-                return "not_equal", "a real decimal for a non-real reference"
-            exact, irrational = Fraction(str(sympy.Rational(approx))), not value.is_rational
-        if numbers_equal(exact, ans_number, irrational=irrational):
+        exact = _exact_value(ref_expr)
+        if exact is None:
+            return "not_equal", "a real decimal for a non-real reference"
+        if numbers_equal(exact[0], ans_number, irrational=exact[1]):
             return "equal_decimal", "equal at the precision written"
         return "not_equal", "different values"
     ans_expr = parse_math(ans)
     if ans_expr is None:
         return "parse_error", "the answer could not be parsed"
+    if ref_number is not None and ref_number.is_decimal and exact_number(ans_expr):
+        # A closed form for a decimal key (3.14 and pi): the key's own rounding, as for 0.33 and 1/3.
+        exact = _exact_value(ans_expr)
+        if exact is not None and numbers_equal(
+            ref_number.value, PlainNumber(exact[0], ans), ref_number.places
+        ):
+            return "equal_decimal", "the key is this value rounded"
+        return "not_equal", "different values"
     if symbolic_equal(ref_expr, ans_expr):
         return "equal_symbolic", "mathematically equivalent"
     return "not_equal", "not equivalent"
+
+
+def _exact_value(expr: sympy.Expr) -> tuple[Fraction, bool] | None:
+    """A closed-form number as a fraction (exact, or to 40 digits) and whether it is irrational; None when it
+    is not real."""
+    value = expr.doit()
+    if isinstance(value, sympy.Rational):
+        return Fraction(int(value.p), int(value.q)), False
+    approx = sympy.N(expr, 40)
+    if not approx.is_real:
+        return None
+    return Fraction(str(sympy.Rational(approx))), not value.is_rational
 
 
 def _squash(s: str) -> str:

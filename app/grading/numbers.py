@@ -7,8 +7,12 @@ Rule for decimals (the "digits the student wrote" rule):
   when it equals the reference correctly rounded to the number of decimal places written
   (``|ref - ans| <= 0.5 * 10**-places``) and carries at least `MIN_SIGNIFICANT_DIGITS` significant digits:
   ``0.3333`` and ``0.33333`` are 1/3, ``0.33`` and ``0.333`` are not;
-- a decimal *reference* is the key's own rounding: an answer with more places (or an exact value) is accepted
-  when it rounds to the reference at the reference's number of places (key ``0.33``, answer ``1/3``).
+- a decimal *reference* may be the key's own rounding: an answer with more places (or an exact value) is
+  accepted when it rounds to the reference at the reference's number of places and is precise enough to be
+  the value rounded, not another short answer: an exact value with no terminating decimal (key ``0.33``,
+  answer ``1/3``; key ``3.14``, answer ``\\pi``) or at least `MIN_SIGNIFICANT_DIGITS` significant digits
+  (key ``2.5``, answer ``2.4937``). A key of ``0.7`` or ``4.5`` may be exact, so ``0.65``, ``0.74``, ``13/20``
+  and ``4.54`` are not it (they were: they round to it).
 Scientific notation, when it is the whole answer, is the number written out: ``1e6`` is 1000000, ``1E6``
 too, ``2.5e-3`` is the decimal 0.0025 (its places and significant digits are those of the written-out form),
 and so are ``6.02\\times 10^{23}``, ``3\\cdot 10^{-8}`` and typed ``3*10^8`` (math-verify made the mantissa a
@@ -223,10 +227,26 @@ def numbers_equal(
     if answer.value == reference:
         return True
     if reference_places is not None and (answer.places is None or answer.places > reference_places):
-        return _rounds_to(answer.value, reference, reference_places)
+        return _more_precise(answer) and _rounds_to(answer.value, reference, reference_places)
     if not answer.is_decimal or (terminates(reference) and not irrational):
         return False
     return answer.significant >= MIN_SIGNIFICANT_DIGITS and _rounds_to(reference, answer.value, answer.places)
+
+
+def _more_precise(answer: PlainNumber) -> bool:
+    """Whether `answer` can be the value a decimal key rounds: an exact value with no terminating decimal
+    (``1/3``), or digits enough to be more than another short answer (``0.3333``, ``57/160`` = 0.35625; not
+    ``0.54`` or ``13/20`` = 0.65 against a key of 0.5 or 0.7, which may well be exact)."""
+    if answer.places is not None:
+        return answer.significant >= MIN_SIGNIFICANT_DIGITS
+    if not terminates(answer.value):
+        return True
+    value = abs(answer.value)
+    places = 0
+    while (value * 10**places).denominator != 1:
+        places += 1
+    digits = str(int(value * 10**places)).strip("0")
+    return len(digits) >= MIN_SIGNIFICANT_DIGITS
 
 
 def _rounds_to(exact: Fraction, rounded: Fraction, places: int | None) -> bool:
