@@ -28,7 +28,7 @@ LETTERS_TRAJECTORY = (
 async def test_a_context_refusal_after_underestimated_outputs_retries_within_the_servers_room(
     tmp_path: Path, start_replay: StartReplay, sandbox: Sandbox
 ):
-    # "a,b,a,b" is a token per character for the server, a third of that by our estimate: after three
+    # "a,b,a,b" is a token per character for this server, about half that by our estimate: after three
     # fed-back outputs the fourth call's prompt + max_tokens pass the 4,096-token context, and the server
     # (as vLLM does) refuses it with 400, saying how long the prompt is.
     traces = tmp_path / "letters.jsonl"
