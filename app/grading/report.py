@@ -136,7 +136,14 @@ table{border-collapse:collapse;margin:1rem 0}th,td{border:1px solid #ccc;padding
 vertical-align:top}th{background:#f3f3f3}.ok{color:#176a1d}.bad{color:#a11}.review{background:#fff3cd}
 .math{font-family:"Latin Modern Math","STIX Two Math",serif;white-space:pre-wrap}.reason{color:#666;
 font-size:.85em}details pre{white-space:pre-wrap;max-width:60rem;background:#f7f7f7;padding:.5rem}
+.math{unicode-bidi:isolate}
 """
+
+
+def _name(value: str) -> str:
+    """A student's or problem's name, isolated: a right-to-left override in it (U+202E) cannot reorder the
+    text after it, such as the score beside the name ("0 / 10" shown as "01 / 0")."""
+    return f"<bdi>{escape(value)}</bdi>"
 
 
 def _math(value: str | None) -> str:
@@ -165,13 +172,13 @@ def _html(report: Report) -> str:
 
 
 def _html_scores(report: Report) -> str:
-    head = "".join(f"<th>{escape(p.id)}</th>" for p in report.problems)
+    head = "".join(f"<th>{_name(p.id)}</th>" for p in report.problems)
     rows = []
     for student in report.students:
         marks = {i.problem_id: i for i in student.items}
         cells = "".join(_mark(marks.get(p.id)) for p in report.problems)
         rows.append(
-            f"<tr><td>{escape(student.student)}</td>{cells}"
+            f"<tr><td>{_name(student.student)}</td>{cells}"
             f"<td><strong>{student.score:g}</strong> / {student.max_score:g}</td></tr>"
         )
     return f"<h2>Scores</h2><table><tr><th>Student</th>{head}<th>Score</th></tr>{''.join(rows)}</table>"
@@ -197,7 +204,7 @@ def _html_keys(report: Report) -> str:
         flag = " <strong>needs review</strong>" if review else ""
         error = f'<div class="reason">{escape(key.error)}</div>' if key is not None and key.error else ""
         rows.append(
-            f"<tr{' class=review' if review else ''}><td>{escape(p.id)}</td><td>{_math(p.problem)}</td>"
+            f"<tr{' class=review' if review else ''}><td>{_name(p.id)}</td><td>{_math(p.problem)}</td>"
             f"<td>{_math(key.answer if key else None)}{error}{trace}</td><td>{source}</td>"
             f"<td>{confidence}{flag}</td><td>{p.points:g}</td></tr>"
         )
@@ -211,14 +218,14 @@ def _html_items(report: Report) -> str:
     sections = []
     for student in report.students:
         rows = "".join(
-            f"<tr><td>{escape(i.problem_id)}</td><td>{_math(i.answer)}</td><td>{_math(i.answer_parsed)}</td>"
+            f"<tr><td>{_name(i.problem_id)}</td><td>{_math(i.answer)}</td><td>{_math(i.answer_parsed)}</td>"
             f'<td class="{"ok" if i.equivalent else "bad"}">{"correct" if i.equivalent else "incorrect"}'
             f'<div class="reason">{escape(i.reason)}: {escape(i.message)}</div></td>'
             f"<td>{i.points:g} / {i.max_points:g}</td></tr>"
             for i in student.items
         )
         sections.append(
-            f"<h3>{escape(student.student)}: {student.score:g} / {student.max_score:g}</h3>"
+            f"<h3>{_name(student.student)}: {student.score:g} / {student.max_score:g}</h3>"
             "<table><tr><th>Problem</th><th>Answer</th><th>Read as</th><th>Verdict</th><th>Points</th></tr>"
             f"{rows}</table>"
         )

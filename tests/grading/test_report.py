@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 from app.grading import HomeworkSet, ItemVerdict, ProblemKey, SqliteJobStore, build_report, render_report
@@ -67,3 +68,27 @@ def test_json_scores(tmp_path: Path) -> None:
     data = json.loads(render_report(_report(tmp_path), "json"))
     assert {s["student"]: s["score"] for s in data["students"]} == {HOSTILE: 0.0, "ann": 2.0}
     assert data["problems"][0]["key"]["needs_review"] is True
+
+
+def test_a_right_to_left_override_in_a_name_cannot_reorder_the_score(tmp_path: Path) -> None:
+    store = SqliteJobStore(tmp_path / "r.sqlite3")
+    name = "\u202emallory"
+    homework = HomeworkSet.model_validate(
+        {
+            "problems": [{"id": "p\u202e1", "reference": "1", "points": 10}],
+            "submissions": [{"student": name, "problem_id": "p\u202e1", "answer": "\u202e2"}],
+        }
+    )
+    info = store.create(homework)
+    store.save_verdicts(
+        info.id,
+        [ItemVerdict(student=name, problem_id="p\u202e1", answer="\u202e2", equivalent=False,
+                     reason="not_equal", max_points=10)],
+    )  # fmt: skip
+    page = render_report(build_report(store, info.id), "html")
+    store.close()
+    assert f"<h3><bdi>{name}</bdi>: 0 / 10</h3>" in page  # the score sits outside the isolated name
+    assert f"<td><bdi>{name}</bdi></td>" in page and "<th><bdi>p\u202e1</bdi></th>" in page
+    assert ".math{unicode-bidi:isolate}" in page  # answers are isolated too
+    isolated = re.sub(r'<bdi>.*?</bdi>|<span class="math">.*?</span>', "", page)
+    assert "\u202e" not in isolated  # every user string is in an isolate
