@@ -8,6 +8,8 @@ a whole word (a number may stand before it: ``2pi``, ``3sqrt5``), never after a 
   is 2√113, ``sqrt3/3`` is √3/3, ``sqrt x+1`` is √x + 1);
 - ``pi``, ``Pi``, ``PI`` -> ``π`` (``12pi``, ``-pi/6``, ``288 pi``);
 - ``**`` between two operands -> ``^`` (Python's power: ``x**3``, ``5*r**5``, ``2**(1/2)``);
+- ``+-`` and ``+/-`` written without spaces -> ``\\pm`` (``+-2``, ``1 +/- sqrt(19)``; ``2 + -1`` is a
+  sum); a capital ``U`` between two intervals -> ``\\cup`` (``(-inf, 2) U (3, inf)``);
 - a whole answer that is a matrix as Python or sympy prints it, ``[[1, 2], [3, 4]]`` or
   ``Matrix([[1, 2], [3, 4]])``, and sympy's column ``Matrix([1, 2, 3])`` -> ``\\begin{pmatrix}...``
   (math-verify read the nested list as a tuple of intervals). A flat list ``[1, 2]`` stays an interval.
@@ -25,6 +27,8 @@ _WORD = r"(?<![A-Za-z\\]){}(?![A-Za-z])"
 _ROOT = re.compile(_WORD.format("(sqrt|cbrt)"))
 _PI = re.compile(_WORD.format("(?:pi|Pi|PI)"))
 _POWER = re.compile(r"(?<=[\w)\]}.])\s*\*\*\s*(?=[\w(\-+.\\])")
+_PLUS_MINUS = re.compile(r"\+/?-(?!-)")  # "+-2", "+/-2"; "2 + -1" (spaced) stays a sum
+_UNION = re.compile(r"(?<=[)\]])\s*U\s*(?=[(\[])")
 _ROOT_SIGNS = {"sqrt": "√", "cbrt": "∛"}
 _MATRIX = re.compile(r"^\s*(?:Matrix\(\s*(?P<call>\[.*\])\s*\)|(?P<rows>\[\s*\[.*\]\s*\]))\s*$", re.DOTALL)
 _ROW_BREAK = re.compile(r"\]\s*,\s*\[")
@@ -40,6 +44,10 @@ def ascii_to_symbols(text: str) -> str:
         text = _PI.sub("π", text)
     if "**" in text:
         text = _POWER.sub("^", text)
+    if "+" in text:
+        text = _PLUS_MINUS.sub(r"\\pm ", text)
+    if "U" in text:
+        text = _UNION.sub(r"\\cup ", text)
     return text
 
 

@@ -7,7 +7,8 @@ Our corrections around it:
 - single-letter units are never stripped (we strip our own documented list in `normalize`);
 - a single ``\\pm`` (``\\mp``) that math-verify cannot read, inside a fraction, gives the set of both values:
   ``\\frac{1\\pm\\sqrt{5}}{2}`` is ``\\frac{1+\\sqrt{5}}{2}, \\frac{1-\\sqrt{5}}{2}``;
-- the symbol ``i`` is the imaginary unit on both sides (``e^{i\\pi} = -1``);
+- the symbol ``i`` is the imaginary unit on both sides (``e^{i\\pi} = -1``), and so is ``j`` in an answer
+  with no ``i`` when the reference is complex (``1+2j`` is ``1+2i``; beside a real key ``j`` stays a letter);
 - exact numbers are compared exactly, never with float tolerance (``1/2^99 != 1/2^98``); a complex number
   in polar form is its rectangular form (``\\sqrt{2}e^{i\\pi/4}`` is ``1+i``);
 - inequalities joined by "or" (``or``, ``\\text{or}``, ``\\lor``, ``\\vee``) are their disjunction and by
@@ -174,6 +175,7 @@ def exact_number(expr: object) -> bool:
 
 def symbolic_equal(reference: object, answer: object) -> bool:
     """Mathematical equivalence of two parsed answers (order: reference first)."""
+    answer = _engineering_j(reference, answer)
     if exact_number(reference) and exact_number(answer):
         return _exact_equal(reference, answer)  # type: ignore[arg-type]
     vectors = _vector_entries(reference, answer)
@@ -209,6 +211,19 @@ def _vector_entries(reference: object, answer: object) -> tuple[list, list] | No
     if matrices == (False, False) or (all(matrices) and reference.shape == answer.shape):  # type: ignore[union-attr]
         return None  # two tuples, or two vectors of one shape: math-verify compares them
     return ref, ans
+
+
+def _engineering_j(reference: object, answer: object) -> object:
+    """The answer with ``j`` as the imaginary unit when the reference is complex and the answer has no ``i``
+    (``1+2j``, as engineers and Python write it); else the answer as it is."""
+    if not (
+        isinstance(reference, sympy.Basic) and isinstance(answer, sympy.Basic) and reference.has(sympy.I)
+    ):
+        return answer
+    if answer.has(sympy.I):
+        return answer
+    j = next((s for s in answer.free_symbols if getattr(s, "name", None) == "j"), None)
+    return answer if j is None else answer.subs(j, sympy.I)
 
 
 def _compare_assignments(reference: object, answer: object) -> bool | None:
