@@ -99,14 +99,20 @@ def last_boxed(text: str) -> str | None:
     """Content of the last non-empty ``\\boxed{...}`` in `text`, nested braces handled; None if absent.
 
     An unclosed box does not count; an empty one (``\\boxed{}``, the instruction quoted back) is skipped;
-    ``\\boxed 5`` without braces is read up to the next space or ``$``, as the Qwen2.5-Math evaluation does.
+    ``\\boxed 5`` without braces is read up to the next space or ``$``, as the Qwen2.5-Math evaluation does,
+    when it looks like an answer (a number, one symbol, a command): "the \\boxed notation" is prose.
     """
     found: str | None = None
     for m in _BOXED.finditer(text):
-        content = _braced(text, m.end()) if m.group(1) else m.group(2).rstrip(".,;:")
+        content = _braced(text, m.end()) if m.group(1) else _unbraced(m.group(2))
         if content is not None and content.strip():
             found = content.strip()
     return found
+
+
+def _unbraced(token: str) -> str | None:
+    token = token.rstrip(".,;:")
+    return token if len(token) == 1 or token.startswith("\\") or any(c.isdigit() for c in token) else None
 
 
 def _braced(text: str, start: int) -> str | None:

@@ -53,6 +53,8 @@ def test_boxed_without_braces_and_empty_boxes():
     assert last_boxed(r"It is $\boxed{3}$. (I put the final answer within \boxed{}.)") == "3"
     assert last_boxed(r"Put the final answer within \boxed{ }.") is None
     assert last_boxed("the answer \\boxed\nis unclear") is None
+    assert last_boxed(r"It is $\boxed{4}$, written in \boxed notation.") == "4"  # a word is prose
+    assert last_boxed(r"\boxed -3.") == "-3" and last_boxed(r"\boxed A") == "A"
 
 
 def test_prose_before_open_code_drops_a_block_the_token_limit_cut():
