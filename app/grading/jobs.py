@@ -15,8 +15,9 @@ import contextlib
 import logging
 import math
 import time
+from collections.abc import Sequence
 
-from app.grading.keying import KeySolver
+from app.grading.keying import KeySolver, KeyUnavailable
 from app.grading.models import HomeworkSet, ItemVerdict, JobInfo, Problem, ProblemKey, Submission
 from app.grading.pool import CheckerPool
 from app.grading.store import UNFINISHED, JobStore, StoreUnavailable
@@ -27,6 +28,7 @@ __all__ = ["HomeworkRunner", "TooManyJobs"]
 log = logging.getLogger(__name__)
 
 STORE_RETRY_FIRST_S, STORE_RETRY_MAX_S = 1.0, 30.0  # a job waiting for its store tries again this often
+KEY_RETRY_S = (5.0, 15.0, 30.0, 60.0)  # waits before solving again when the model server was unreachable
 
 
 class TooManyJobs(Exception):
@@ -42,7 +44,9 @@ class TooManyJobs(Exception):
 
 class HomeworkRunner:
     """Runs jobs from `store` on `pool`; `keyer` solves problems that have no reference (None: flag them).
-    At most `max_unfinished` jobs may be queued or running when a new one is submitted (None: no bound)."""
+    At most `max_unfinished` jobs may be queued or running when a new one is submitted (None: no bound).
+    A key the solver could not compute for an outage (`KeyUnavailable`) is tried again after each wait of
+    `key_retry_s`, then flagged unavailable."""
 
     def __init__(
         self,
@@ -54,8 +58,10 @@ class HomeworkRunner:
         batch_size: int = 16,
         solve_concurrency: int = 4,
         max_unfinished: int | None = None,
+        key_retry_s: Sequence[float] = KEY_RETRY_S,
     ) -> None:
         self.store = store
+        self.key_retry_s = tuple(key_retry_s)
         self.pool = pool
         self.keyer = keyer
         self.review_threshold = review_threshold
@@ -183,9 +189,17 @@ class HomeworkRunner:
             return ProblemKey(problem_id=problem.id, answer=problem.reference, source="reference")
         if self.keyer is None:
             return _unavailable(problem, "no solver is configured to key problems without a reference")
-        async with self._solve_slots:
+        for delay in (*self.key_retry_s, None):
             try:
-                solved = await self.keyer(problem.problem)
+                async with self._solve_slots:
+                    solved = await self.keyer(problem.problem)
+                break
+            except KeyUnavailable as exc:  # an outage of the model server must not leave the set unkeyed
+                if delay is None:
+                    tries = len(self.key_retry_s) + 1
+                    return _unavailable(problem, f"the solver could not run ({tries} tries): {exc}")
+                log.warning("solving problem %s failed (%s); trying again in %g s", problem.id, exc, delay)
+                await asyncio.sleep(delay)
             except Exception as exc:
                 log.warning("solving problem %s failed: %s", problem.id, exc)
                 return _unavailable(problem, f"the solver failed: {type(exc).__name__}: {exc}")

@@ -13,7 +13,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from app.tir.solver import Solver
 
-__all__ = ["KeySolver", "SolvedKey", "solver_keyer"]
+__all__ = ["KeySolver", "KeyUnavailable", "SolvedKey", "solver_keyer"]
+
+
+class KeyUnavailable(Exception):
+    """The solver could not run now (model server or sandbox unreachable, failing or slow): worth another try
+    later, unlike a problem it ran on and could not answer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +36,16 @@ KeySolver = Callable[[str], Awaitable[SolvedKey]]
 
 def solver_keyer(solver: Solver, samples: int) -> KeySolver:
     """A `KeySolver` that runs `samples` TIR trajectories and keeps the voted answer."""
+    from app.tir.errors import ModelRejected, SolveError
     from app.tir.solver import SolveRequest
 
     async def solve(problem: str) -> SolvedKey:
-        result = await solver.solve(SolveRequest(problem=problem, mode="tir", samples=samples))
+        try:
+            result = await solver.solve(SolveRequest(problem=problem, mode="tir", samples=samples))
+        except ModelRejected:
+            raise  # the server refused this request (a 4xx): asking again gets the same answer
+        except SolveError as exc:
+            raise KeyUnavailable(f"{exc.code}: {exc.message}") from exc
         winner = next((s for s in result.samples if s.answer == result.answer), None)
         return SolvedKey(
             answer=result.answer,

@@ -10,9 +10,11 @@ import httpx
 import pytest
 
 from app.grading import HomeworkSet, SqliteJobStore
+from tests.conftest import ROOT, free_port, start_process
 
 HERE = Path(__file__).resolve().parent
 TRAJECTORIES = HERE / "trajectories.jsonl"
+FAULTY_MODEL = ROOT / "tests" / "api" / "faulty_model.py"
 
 
 @pytest.fixture(scope="module")
@@ -189,3 +191,30 @@ def test_listing_jobs_does_not_read_their_sets(start_replay, start_service, tmp_
     assert listed.status_code == 200 and len(listed.json()) == 20
     assert took < 0.5, f"listing 20 jobs took {took:.2f} s"  # reading every set took 1-1.5 s here
     service.stop()
+
+
+def test_a_model_outage_while_keying_is_waited_out(start_service, tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    faulty = start_process("faulty-model", [str(FAULTY_MODEL), str(port)], f"{base}/control", base, {})
+    assert httpx.post(f"{base}/control/500").status_code == 200
+    service = start_service(
+        f"{base}/v1", grading_store_path=tmp_path / "jobs.sqlite3", key_samples=1, model_retries=0
+    )
+    homework = {
+        "problems": [{"id": "q", "problem": "What is six times seven?"}],
+        "submissions": [{"student": "ann", "problem_id": "q", "answer": "42"}],
+    }
+    with httpx.Client(base_url=service.url, timeout=30) as client:
+        job = client.post("/homework", json=homework).json()
+        time.sleep(2)  # the model server has failed the first solve by now
+        assert client.get(f"/homework/{job['id']}").json()["progress"]["problems_keyed"] == 0
+        assert httpx.post(f"{base}/control/ok").status_code == 200  # the model server is back
+        done = wait_done(client, job["id"], timeout=60)
+        report = client.get(f"/homework/{job['id']}/report").json()
+    assert done["status"] == "completed"
+    key = report["problems"][0]["key"]
+    assert (key["source"], key["answer"]) == ("solver", "42"), key
+    assert report["students"][0]["score"] == 1.0
+    service.stop()
+    faulty.stop()
