@@ -2,7 +2,8 @@
 
 Ops (one JSON frame each way): ``ping``, ``probe``, ``run`` {code, timeout}, ``session_open``
 {idle_timeout, total_timeout}, ``session_run`` {code, timeout}, ``session_close``. A session belongs to
-the connection that opened it and dies with it.
+the connection that opened it and dies with it. A client that closes its connection (or only its
+writing side) while a run is in flight abandons it: the run's child is killed at once.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -175,39 +177,22 @@ class SandboxServer:
     # --- connections ---
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        session: ServerSession | None = None
-        watchdog: asyncio.Task | None = None
+        conn = _Connection()
+        incoming = asyncio.ensure_future(read_frame(reader))
         try:
             while True:
                 try:
-                    frame = await read_frame(reader)
+                    frame = await incoming
                 except (asyncio.IncompleteReadError, ConnectionError):
                     return
                 except ProtocolError as exc:
                     await write_frame(writer, _error("bad_request", str(exc)))
                     return
-                op = frame.get("op")
-                try:
-                    if op == "session_open":
-                        if session is not None:
-                            raise BadRequest("a session is already open on this connection")
-                        session = await self._open_session(frame)
-                        watchdog = asyncio.get_running_loop().create_task(self._watch_session(session))
-                        reply: dict[str, Any] = {"ok": True, "session": session.child.uid}
-                    elif op == "session_close":
-                        if session is not None:
-                            await self._end_session(session, "closed by the client")
-                        reply = {"ok": True}
-                    else:
-                        reply = await self._dispatch(op, frame, session)
-                except BadRequest as exc:
-                    reply = _error("bad_request", str(exc))
-                except ChildFailed as exc:
-                    reply = _error("unavailable", str(exc))
-                except Exception as exc:  # a bug must not take the connection down silently
-                    traceback.print_exc()
-                    print(f"sandbox server: internal error on op {op!r}: {exc!r}", file=sys.stderr)
-                    reply = _error("internal", f"internal sandbox error: {type(exc).__name__}")
+                # The next read starts now: its end of file tells a running request that its client left.
+                incoming = asyncio.ensure_future(read_frame(reader))
+                reply = await _unless_client_leaves(self._answer(frame, conn), incoming)
+                if reply is None:
+                    return
                 await write_frame(writer, reply)
         except ConnectionError:
             return
@@ -216,11 +201,35 @@ class SandboxServer:
             # from the callback start_unix_server adds to handler tasks; the cleanup below still runs.
             return
         finally:
-            if watchdog is not None:
-                watchdog.cancel()
-            if session is not None:
-                await self._end_session(session, "connection closed")
+            incoming.cancel()
+            if conn.watchdog is not None:
+                conn.watchdog.cancel()
+            if conn.session is not None:
+                await self._end_session(conn.session, "connection closed")
             writer.close()
+
+    async def _answer(self, frame: dict[str, Any], conn: _Connection) -> dict[str, Any]:
+        op = frame.get("op")
+        try:
+            if op == "session_open":
+                if conn.session is not None:
+                    raise BadRequest("a session is already open on this connection")
+                conn.session = await self._open_session(frame)
+                conn.watchdog = asyncio.get_running_loop().create_task(self._watch_session(conn.session))
+                return {"ok": True, "session": conn.session.child.uid}
+            if op == "session_close":
+                if conn.session is not None:
+                    await self._end_session(conn.session, "closed by the client")
+                return {"ok": True}
+            return await self._dispatch(op, frame, conn.session)
+        except BadRequest as exc:
+            return _error("bad_request", str(exc))
+        except ChildFailed as exc:
+            return _error("unavailable", str(exc))
+        except Exception as exc:  # a bug must not take the connection down silently
+            traceback.print_exc()
+            print(f"sandbox server: internal error on op {op!r}: {exc!r}", file=sys.stderr)
+            return _error("internal", f"internal sandbox error: {type(exc).__name__}")
 
     async def _dispatch(
         self, op: Any, frame: dict[str, Any], session: ServerSession | None
@@ -334,6 +343,36 @@ def _seconds(frame: dict[str, Any], name: str, cap: float) -> float:
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
         raise BadRequest(f"field {name!r} must be a positive number of seconds")
     return float(min(value, cap))  # capped first: float() of a 400-digit int overflows
+
+
+@dataclass
+class _Connection:
+    """What one client connection holds: at most one session, and the task that expires it."""
+
+    session: ServerSession | None = None
+    watchdog: asyncio.Task | None = None
+
+
+async def _unless_client_leaves(work: Coroutine[Any, Any, dict], incoming: asyncio.Future) -> dict | None:
+    """The reply of ``work``, or None if the client hangs up first: the work is then cancelled, which
+    kills its child, instead of running on (a busy loop, up to its deadline) for nobody."""
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.wait({task, incoming}, return_when=asyncio.FIRST_COMPLETED)
+        if not task.done() and _hung_up(incoming):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            return None
+        return await task  # a frame sent before the reply (or a malformed one) waits its turn
+    finally:
+        task.cancel()
+
+
+def _hung_up(incoming: asyncio.Future) -> bool:
+    if not incoming.done() or incoming.cancelled():
+        return False
+    return isinstance(incoming.exception(), (asyncio.IncompleteReadError, ConnectionError))
 
 
 def _error(kind: str, message: str) -> dict[str, Any]:

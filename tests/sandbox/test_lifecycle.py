@@ -18,6 +18,7 @@ import pytest
 from sandbox_helpers import PROJECT_ROOT, uid_processes
 
 from sandbox import Sandbox, SandboxUnavailable
+from sandbox.protocol import read_frame, write_frame
 from sandbox.tempdirs import MARKER
 
 # One event loop for the module-scoped servers and the tests that use them.
@@ -267,3 +268,37 @@ async def test_temp_dirs_of_dead_owners_are_removed(secret_in_environment, kind:
     finally:
         shutil.rmtree(live, ignore_errors=True)
         shutil.rmtree(stale, ignore_errors=True)
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.parametrize("in_session", [False, True])
+async def test_a_client_hanging_up_mid_run_kills_its_child(sandbox: Sandbox, in_session: bool) -> None:
+    low, high = (await sandbox.ping())["uids"]
+    reader, writer = await asyncio.open_unix_connection(sandbox.socket_path)
+    if in_session:
+        await write_frame(writer, {"op": "session_open"})
+        assert (await read_frame(reader))["ok"]
+    op = "session_run" if in_session else "run"
+    await write_frame(writer, {"op": op, "code": "while True:\n    pass", "timeout": 120})
+    busy: list[int] = []
+    for _ in range(100):  # the loop shows as the one process of the range that keeps using CPU
+        await asyncio.sleep(0.1)
+        busy = [pid for pid, _, _ in uid_processes(low, high) if _cpu_seconds(pid) > 0.3]
+        if busy:
+            break
+    assert len(busy) == 1, busy
+    writer.close()  # the client gives up long before the 120 s deadline (and the CPU limit)
+    for _ in range(60):
+        await asyncio.sleep(0.05)
+        if _state(busy[0]) in (None, "Z"):
+            break
+    assert _state(busy[0]) in (None, "Z"), "the abandoned run's child still runs"
+    assert (await sandbox.run("print(6 * 7)")).stdout == "42\n"
