@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import io
 import re
+import threading
+from collections import OrderedDict
 from html import escape
 from typing import Literal
 
@@ -17,7 +19,15 @@ from pydantic import BaseModel
 from app.grading.models import ItemVerdict, JobInfo, ProblemKey
 from app.grading.store import JobStore
 
-__all__ = ["ProblemReport", "Report", "ReportFormat", "StudentReport", "build_report", "render_report"]
+__all__ = [
+    "ProblemReport",
+    "RenderedReports",
+    "Report",
+    "ReportFormat",
+    "StudentReport",
+    "build_report",
+    "render_report",
+]
 
 ReportFormat = Literal["json", "csv", "html"]
 MEDIA_TYPES: dict[str, str] = {
@@ -88,6 +98,38 @@ def render_report(report: Report, fmt: ReportFormat) -> str:
     if fmt == "html":
         return _html(report)
     raise ValueError(f"unknown report format {fmt!r}")
+
+
+class RenderedReports:
+    """The last `size` reports rendered, each kept while its job's `updated_at` and `status` are unchanged:
+    a class reloading a finished job's report gets one build (seconds and ~150 MB at 100,000 items), not
+    one each. Thread-safe; `render` runs in a worker thread."""
+
+    def __init__(self, store: JobStore, size: int = 4) -> None:
+        self.store = store
+        self.size = size
+        self._lock = threading.Lock()
+        self._kept: OrderedDict[tuple[str, str], tuple[tuple[float, str], str]] = OrderedDict()
+
+    def render(self, job_id: str, fmt: ReportFormat) -> str | None:
+        """The job's report in `fmt`, None if there is no such job."""
+        info = self.store.info(job_id)
+        if info is None:
+            return None
+        with self._lock:
+            kept = self._kept.get((job_id, fmt))
+        if kept is not None and kept[0] == (info.updated_at, info.status):
+            return kept[1]
+        report = build_report(self.store, job_id)
+        if report is None:
+            return None
+        body = render_report(report, fmt)
+        with self._lock:
+            self._kept[(job_id, fmt)] = ((report.job.updated_at, report.job.status), body)
+            self._kept.move_to_end((job_id, fmt))
+            while len(self._kept) > self.size:
+                self._kept.popitem(last=False)
+        return body
 
 
 _CSV_COLUMNS = [

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 
-from app.grading import HomeworkSet, SqliteJobStore
+from app.grading import HomeworkSet, ItemVerdict, SqliteJobStore
 from tests.conftest import ROOT, free_port, start_process
 
 HERE = Path(__file__).resolve().parent
@@ -218,3 +219,33 @@ def test_a_model_outage_while_keying_is_waited_out(start_service, tmp_path: Path
     assert report["students"][0]["score"] == 1.0
     service.stop()
     faulty.stop()
+
+
+def test_a_big_report_asked_for_by_many_at_once_is_built_once(
+    start_replay, start_service, tmp_path: Path
+) -> None:
+    store_path = tmp_path / "report.sqlite3"
+    store = SqliteJobStore(store_path)
+    problems = [{"id": f"p{j}", "reference": "1"} for j in range(10)]
+    rows = [
+        {"student": f"s{i}", "problem_id": f"p{j}", "answer": "x+1"} for i in range(5000) for j in range(10)
+    ]
+    job_id = store.create(HomeworkSet.model_validate({"problems": problems, "submissions": rows})).id
+    verdicts = [ItemVerdict(**r, equivalent=False, reason="not_equal") for r in rows]
+    store.save_verdicts(job_id, verdicts)
+    store.transition(job_id, "completed", ("queued",))
+    store.close()
+    service = start_service(start_replay(TRAJECTORIES).url, grading_store_path=store_path)
+    url = f"{service.url}/homework/{job_id}/report?format=html"
+    started = time.monotonic()
+    first = httpx.get(url, timeout=120)
+    one_build = time.monotonic() - started
+    started = time.monotonic()
+    with ThreadPoolExecutor(6) as pool:
+        again = list(pool.map(lambda _: httpx.get(url, timeout=120), range(6)))
+    six = time.monotonic() - started
+    assert first.status_code == 200 and all(r.text == first.text for r in again)
+    assert six < one_build, f"6 requests took {six:.1f} s, one build {one_build:.1f} s"  # 6 builds: ~5x
+    assert httpx.delete(f"{service.url}/homework/{job_id}", timeout=30).status_code == 204
+    assert httpx.get(url, timeout=30).status_code == 404  # nothing served from what was kept
+    service.stop()

@@ -19,15 +19,15 @@ from app.grading import (
     ReportFormat,
     SqliteJobStore,
     TooManyJobs,
-    build_report,
-    render_report,
     solver_keyer,
 )
-from app.grading.report import MEDIA_TYPES
+from app.grading.report import MEDIA_TYPES, RenderedReports
 from app.grading.store import StoreUnavailable
 from app.observability.metrics import HOMEWORK_REJECTED
 
-__all__ = ["router"]
+__all__ = ["REPORTS_AT_ONCE", "router"]
+
+REPORTS_AT_ONCE = 2
 
 
 @contextlib.asynccontextmanager
@@ -47,6 +47,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         max_unfinished=settings.max_unfinished_jobs,
     )
     app.state.homework = runner
+    # A report of 100,000 items takes seconds and ~150 MB to build: a few at once, the rest wait their turn
+    # (a class refreshing the report page must not run the service out of memory).
+    app.state.report_slots = asyncio.Semaphore(REPORTS_AT_ONCE)
+    app.state.reports = RenderedReports(store)
     await runner.resume()
     try:
         yield
@@ -121,10 +125,10 @@ async def status(job_id: str, request: Request) -> JobInfo | JSONResponse:
 )
 async def report(job_id: str, request: Request, format: ReportFormat = Query("json")) -> Response:
     """Per-student scores, per-item verdicts with reasons, and each problem's key with its confidence."""
-    built = await asyncio.to_thread(build_report, _runner(request).store, job_id)
-    if built is None:
+    async with request.app.state.report_slots:
+        body = await asyncio.to_thread(request.app.state.reports.render, job_id, format)
+    if body is None:
         return _unknown(job_id)
-    body = await asyncio.to_thread(render_report, built, format)
     return Response(body, media_type=MEDIA_TYPES[format], headers=_REPORT_HEADERS)
 
 
