@@ -201,7 +201,8 @@ def _exact_value(expr: sympy.Expr) -> tuple[Fraction, bool] | None:
 
 
 def _squash(s: str) -> str:
-    return re.sub(r"\s+", "", s)
+    """`s` without spacing, except one space between two digits (``2 3`` is two numbers, not 23)."""
+    return re.sub(r"(?<=\d)\s+(?=\d)", " ", re.sub(r"(?<!\d)\s+|\s+(?!\d)", "", s))
 
 
 def _is_text(ref: str) -> bool:

@@ -15,8 +15,9 @@ rewritten as LaTeX by `app.grading.unicode_math` (their module docs list the rul
 Then removed (documented homework rules):
 - spacing commands (``\\!``, ``\\,``, ``\\;``, ``\\:``, ``\\ ``, ``~``), ``\\left``/``\\right``,
   ``\\displaystyle``;
-- thousands separators: ``{,}`` and ``,\\!`` always; a plain ``12,345`` only when the whole answer is that one
-  number (otherwise the comma separates list items);
+- thousands separators: ``{,}`` and ``,\\!`` always; a plain ``12,345`` or ``12 345`` (SI) only when the whole
+  answer is that one number in groups of three (otherwise the comma separates list items: ``1, 234`` is two
+  numbers; and digits a space apart are never joined otherwise: ``2 3`` is not 23);
 - currency: ``\\$``, ``$``, ``€``, ``£``, ``¥``, ``¢``, "dollars", "cents", "euros", and a code before or
   after the amount (``USD 18``, ``US$18``, ``Rs. 250``, ``18 USD``, ``EUR``);
 - degrees: ``^\\circ``, ``^{\\circ}``, ``\\circ``, ``°``, ``\\degree``, "degrees", and a typed ``^o`` after a
@@ -83,8 +84,9 @@ _DEGREES = re.compile(
 _CURRENCY = re.compile(r"\\\$|(?<!\\)\$|€|£|¥|¢|\\euro")
 # A currency code before the amount ("USD 18", "US$18", "Rs. 250"); after it, the code is a unit (`UNITS`).
 _CURRENCY_CODE = re.compile(r"^(-?)\s*(?:USD|US|EUR|GBP|INR|Rs\.?)\s*(?=[\d.])")
-_LATEX_THOUSANDS = re.compile(r"(?<=\d)\{,\}(?=\d{3})")
-_PLAIN_THOUSANDS = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+_LATEX_THOUSANDS = re.compile(r"(?<=\d)(?:\{,\}|,\\!)\s*(?=\d{3})")
+# "12,345" and SI "12 345"; "1, 234" (a comma and a space) is a list of two numbers.
+_PLAIN_THOUSANDS = re.compile(r"^-?\s*\d{1,3}(?:(?:,\d{3})+|(?: \d{3})+)(?:\.\d+)?$")
 _UNIT_ALT = "|".join(sorted((re.escape(u) for u in UNITS), key=len, reverse=True))
 # Any words in \text{} right after a number are a unit, even one letter: "5\text{ m}", "12\text{ apples}".
 _TRAILING_TEXT_UNIT = re.compile(
@@ -116,6 +118,7 @@ def unwrap_text(s: str) -> str:
 def normalize(answer: str) -> str:
     """The answer as LaTeX, with spacing, separators, currency, degrees and units removed (see module doc)."""
     s = unicode_to_latex(ascii_to_symbols(answer.strip()))
+    s = _LATEX_THOUSANDS.sub("", s)  # before spacing goes: ",\\!" is a separator, ", " a list's comma
     s = _SPACING.sub(lambda m: " " if m.group(0) in ("\\ ", "~", "\\quad", "\\qquad") else "", s)
     s = _COLON.sub(":", s)
     s = _ANGLE.sub(lambda m: "(" if m[0] == "\\langle" else ")", s)
@@ -123,7 +126,6 @@ def normalize(answer: str) -> str:
     s = _BASE_DIGITS.sub(lambda m: m[1] or m[2], s)
     s = _EMPTY_SET.sub(r"\\emptyset", _SYMPY_INFINITY.sub(r"\\infty", s))
     s = _NO_SOLUTION.sub(r"\\emptyset", _LEADING_RELATION.sub("", s))
-    s = _LATEX_THOUSANDS.sub("", s)
     s = _DEGREES.sub("", s)
     s = _CURRENCY_CODE.sub(r"\1", _CURRENCY.sub("", s))
     for _ in range(2):  # "5 \text{ cm}^2" and "10 square units" need two passes at most
@@ -131,7 +133,7 @@ def normalize(answer: str) -> str:
         if stripped and stripped != s:
             s = stripped
     s = _TRAILING_WORDS.sub(r"\1", s.strip())
-    if _PLAIN_THOUSANDS.match(s.replace(" ", "")):
+    if _PLAIN_THOUSANDS.match(s):
         s = s.replace(",", "").replace(" ", "")
     s = re.sub(r"\s+", " ", s)
     s = s.strip().rstrip(".").strip()
