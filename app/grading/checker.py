@@ -9,8 +9,8 @@ The rules, in the order they are tried (see `numbers`, `numerals`, `normalize`, 
 4. multiple choice: a reference letter A-E (bare, in parentheses or ``\\text{}``) is compared as a letter
    (``C``, ``(c)``, ``[C]``, ``Option C``, ``(C) 12``); an answer naming two choices (``(C) and (D)``,
    ``(C), D``) is none;
-5. text answers (names, words): compared ignoring case, spacing and ``\\text{}``; number words
-   (``eighteen``) are numbers;
+5. text answers (names, words): compared ignoring case, spacing, ``\\text{}`` and a leading article
+   (``an ellipse`` is ``ellipse``); number words (``eighteen``) are numbers;
 6. ratios and times ``3:4``, ``2:30``: term by term, only with another colon form (``6:8`` and ``3/4`` are not
    ``3:4``);
    base-n numerals ``1011_2``: the same digits in the same base (``52`` is ``52_8``, ``3`` is not ``11_2``);
@@ -59,6 +59,7 @@ _CHOICE = re.compile(
 )
 _CHOICE_REFERENCE = re.compile(r"^(?:\(\s*[A-Ea-e]\s*\)|[A-E])$")
 _VOWEL = re.compile(r"[aeiouAEIOU]")
+_ARTICLE = re.compile(r"^(?:an?|the)\s+(?=[A-Za-z])", re.IGNORECASE)  # "an ellipse" names the ellipse
 _WORDS = re.compile(r"^[A-Za-z][A-Za-z '\-]*[A-Za-z]$")
 _MATH_WORDS = frozenset(
     {"sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp", "sqrt", "pi", "infty", "inf", "arcsin",
@@ -218,7 +219,7 @@ def _is_text(ref: str) -> bool:
 
 
 def _text_key(s: str) -> str:
-    return re.sub(r"[\s\-']+", "", unwrap_text(s)).casefold()
+    return re.sub(r"[\s\-']+", "", _ARTICLE.sub("", unwrap_text(s).strip())).casefold()
 
 
 def _simplified(ans: str) -> bool:
