@@ -79,7 +79,11 @@ class Settings(BaseSettings):
     # --- the TIR loop -------------------------------------------------------------------------------
     max_rounds: int = Field(4, ge=0, le=16, description="Default number of code executions per trajectory.")
     request_deadline_s: float = Field(
-        120.0, gt=0, description="Wall-clock limit for one /solve request; past it the answer is HTTP 504."
+        120.0,
+        gt=0,
+        description="Wall-clock limit for one /solve request. Samples still running then are cut (finish "
+        "`error`, `deadline_exceeded`) and the answer is voted among the finished ones; HTTP 504 only when "
+        "none of them has an answer (the vote gets at least 2 s).",
     )
     max_samples: int = Field(32, ge=1, le=32, description="Largest `samples` a request may ask for.")
     max_concurrent_trajectories: int = Field(
