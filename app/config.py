@@ -90,10 +90,17 @@ class Settings(BaseSettings):
         64, ge=1, description="Trajectories running at once across all requests (the rest wait)."
     )
     output_max_chars: int = Field(
-        1200, ge=80, description="Execution output fed back to the model is cut head+tail to this many chars."
+        1200,
+        ge=80,
+        description="Execution output fed back to the model is cut head+tail to this many chars, and further "
+        "when needed to keep 256 tokens of the context free for the model's reply.",
     )
     traceback_lines: int = Field(
-        4, ge=1, description="How many last lines of a traceback go back to the model after a failed run."
+        4,
+        ge=1,
+        description="At most this many lines of a traceback go back to the model after a failed run: the "
+        "exception and, before it, the innermost frame of the model's own code (line and source); library "
+        "frames and `^^^` pointer lines are left out.",
     )
 
     # --- sandbox ------------------------------------------------------------------------------------
