@@ -156,6 +156,14 @@ class Settings(BaseSettings):
     )
     access_log: bool = Field(True, description="Write one JSON access-log line per request.")
 
+    @field_validator("model_base_url")
+    @classmethod
+    def _check_model_url(cls, value: str) -> str:
+        # a URL without its scheme (localhost:8000/v1) would start a service whose every solve is a 503
+        if not value.startswith(("http://", "https://")) or len(value.split("://", 1)[1].strip("/")) == 0:
+            raise ValueError("must be an http:// or https:// URL, such as http://127.0.0.1:8000/v1")
+        return value
+
     @field_validator("root_path")
     @classmethod
     def _check_root_path(cls, value: str) -> str:

@@ -59,3 +59,10 @@ def test_an_invalid_key_list_is_named_but_never_echoed():
     run = _serve_with({"TIRSOLVE_API_KEYS": '["s3cret-key"'})
     assert run.returncode != 0
     assert "TIRSOLVE_API_KEYS" in run.stderr and "s3cret" not in run.stderr, run.stderr
+
+
+@pytest.mark.parametrize("url", ["localhost:8000/v1", "", "ftp://models/v1", "http://"])
+def test_a_model_url_without_http_is_refused_at_start(url: str):
+    run = _serve_with({"TIRSOLVE_MODEL_BASE_URL": url})
+    assert run.returncode != 0
+    assert f"TIRSOLVE_MODEL_BASE_URL={url!r}: Value error, must be an http:// or https:// URL" in run.stderr
