@@ -36,14 +36,14 @@ KeySolver = Callable[[str], Awaitable[SolvedKey]]
 
 def solver_keyer(solver: Solver, samples: int) -> KeySolver:
     """A `KeySolver` that runs `samples` TIR trajectories and keeps the voted answer."""
-    from app.tir.errors import DeadlineExceeded, ModelRejected, SolveError
+    from app.tir.errors import DeadlineExceeded, ModelRejected, ProblemTooLong, SolveError
     from app.tir.solver import SolveRequest
 
     async def solve(problem: str) -> SolvedKey:
         try:
             result = await solver.solve(SolveRequest(problem=problem, mode="tir", samples=samples))
-        except (ModelRejected, DeadlineExceeded):
-            raise  # refused (a 4xx), or too long for the deadline: asking again gets the same answer
+        except (ModelRejected, ProblemTooLong, DeadlineExceeded):
+            raise  # refused (a 4xx), too long for the context or the deadline: asking again gets the same
         except SolveError as exc:
             raise KeyUnavailable(f"{exc.code}: {exc.message}") from exc
         winner = next((s for s in result.samples if s.answer == result.answer), None)

@@ -9,6 +9,7 @@ from app.tir.errors import (
     ModelServerError,
     ModelTimeout,
     ModelUnavailable,
+    ProblemTooLong,
     SandboxUnavailable,
     SolveError,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "ModelServerError",
     "ModelTimeout",
     "ModelUnavailable",
+    "ProblemTooLong",
     "Sample",
     "SamplingParams",
     "SandboxUnavailable",

@@ -11,6 +11,7 @@ __all__ = [
     "ModelServerError",
     "ModelTimeout",
     "ModelUnavailable",
+    "ProblemTooLong",
     "SandboxUnavailable",
     "SolveError",
 ]
@@ -83,6 +84,13 @@ class ModelTimeout(ModelError):
 
     status_code = 504
     code = "model_timeout"
+
+
+class ProblemTooLong(SolveError):
+    """The caller's problem leaves the model no room in its context: no call could answer it."""
+
+    status_code = 422
+    code = "problem_too_long"
 
 
 class DeadlineExceeded(SolveError):

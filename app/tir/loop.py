@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from app.tir.errors import ModelContextExceeded, SandboxUnavailable
+from app.tir.errors import ModelContextExceeded, ProblemTooLong, SandboxUnavailable
 from app.tir.model_client import Completion, ModelClient, SamplingParams
 from app.tir.parsing import (
     find_last_code_block,
@@ -25,6 +25,7 @@ __all__ = [
     "EventSink",
     "LoopLimits",
     "SessionFactory",
+    "check_prompt_fits",
     "estimate_tokens",
     "format_execution",
     "run_trajectory",
@@ -71,6 +72,16 @@ class LoopLimits:
     output_max_chars: int = 1200
     traceback_lines: int = 4
     exec_timeout_s: float = 10.0
+
+
+def check_prompt_fits(conv: Conversation, limits: LoopLimits) -> None:
+    """Refuse a problem whose prompt leaves no room for an answer (each sample would end 'length' unasked)."""
+    needed = estimate_tokens(render_chatml(conv))
+    if limits.context_length - needed - _SAFETY_TOKENS < _MIN_NEW_TOKENS:
+        raise ProblemTooLong(
+            f"the problem is too long for the model: its prompt takes about {needed} tokens of the "
+            f"{limits.context_length}-token context (TIRSOLVE_CONTEXT_LENGTH), leaving no room for an answer"
+        )
 
 
 def estimate_tokens(text: str) -> int:

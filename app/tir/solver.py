@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, replace
 
 from app.tir.errors import DeadlineExceeded, SolveError
-from app.tir.loop import EventSink, LoopLimits, SessionFactory, run_trajectory
+from app.tir.loop import EventSink, LoopLimits, SessionFactory, check_prompt_fits, run_trajectory
 from app.tir.model_client import ModelClient, SamplingParams
 from app.tir.prompt import Conversation, Mode, system_prompt_for
 from app.tir.recorder import TrajectoryRecorder, trajectory_record
@@ -118,6 +118,7 @@ class Solver:
         system = system_prompt_for(req.mode, req.system_prompt)
         conv = Conversation(system=system, user=req.problem)
         limits = self._limits_for(req)
+        check_prompt_fits(conv, limits)
         outcomes = await self._run_until_deadline(req, conv, limits, emit, started)
         samples = [_sample_or_error(o, self._params(req, i).seed) for i, o in enumerate(outcomes)]
         if not any(s.answer for s in samples):

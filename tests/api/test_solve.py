@@ -220,6 +220,19 @@ def test_context_budget_ends_the_trajectory(tmp_path, start_replay: StartReplay,
     assert sample["usage"]["prompt_tokens"] <= 4096
 
 
+def test_a_problem_too_long_for_the_context_is_refused_naming_the_setting(
+    start_replay: StartReplay, start_service: StartService
+):
+    replay: Proc = start_replay()
+    service = start_service(replay.url)
+    problem = "Add these numbers: " + " + ".join(str(n) for n in range(100_000, 101_500))  # ~9,000 tokens
+    r = httpx.post(f"{service.url}/solve", json={"problem": problem}, timeout=60)
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["code"] == "problem_too_long" and "TIRSOLVE_CONTEXT_LENGTH" in error["message"]
+    assert httpx.post(f"{service.url}/solve", json={"problem": FIX}, timeout=60).status_code == 200
+
+
 def test_chat_mode_against_a_prefill_echoing_server(start_replay: StartReplay, start_service: StartService):
     echoing = start_replay(extra=["--echo-prefill"])
     service = start_service(echoing.url, api_mode="chat", max_samples=2)

@@ -194,6 +194,19 @@ def test_listing_jobs_does_not_read_their_sets(start_replay, start_service, tmp_
     service.stop()
 
 
+def test_a_problem_too_long_to_solve_is_flagged_at_once_not_retried(api: httpx.Client) -> None:
+    long_problem = "Add these numbers: " + " + ".join(str(n) for n in range(100_000, 101_500))
+    homework = {
+        "problems": [{"id": "long", "problem": long_problem}],
+        "submissions": [{"student": "ann", "problem_id": "long", "answer": "7"}],
+    }
+    job = api.post("/homework", json=homework).json()
+    done = wait_done(api, job["id"], timeout=4)  # an outage would be retried for 110 s
+    assert done["status"] == "completed", done
+    key = api.get(f"/homework/{job['id']}/report").json()["problems"][0]["key"]
+    assert key["source"] == "unavailable" and "too long" in key["error"], key
+
+
 def test_a_model_outage_while_keying_is_waited_out(start_service, tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
