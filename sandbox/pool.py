@@ -291,6 +291,20 @@ class Pool:
         return child
 
     async def acquire(self) -> Child:
+        """A ready child (see ``_acquire``). Safe to cancel: a child that arrives after its caller gave
+        up (its client hung up) is released, so neither the child nor its uid is lost."""
+        task = asyncio.ensure_future(self._acquire())
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            self._track(self._release_when_ready(task))
+            raise
+
+    async def _release_when_ready(self, task: asyncio.Future[Child]) -> None:
+        with contextlib.suppress(ChildFailed):
+            self.release(await task)
+
+    async def _acquire(self) -> Child:
         """A ready child: from the pool if one is waiting, else a fresh fork (retried once)."""
         # Refilling happens on release, after the run: forking now would compete with it for the CPU.
         child = self._idle.popleft() if self._idle else await self.spawn()

@@ -302,3 +302,17 @@ async def test_a_client_hanging_up_mid_run_kills_its_child(sandbox: Sandbox, in_
             break
     assert _state(busy[0]) in (None, "Z"), "the abandoned run's child still runs"
     assert (await sandbox.run("print(6 * 7)")).stdout == "42\n"
+
+
+async def test_clients_hanging_up_while_waiting_for_a_child_lose_no_uid(secret_in_environment) -> None:
+    async with Sandbox(pool_size=1, server_args=("--uid-count", "3")) as sb:
+        for _ in range(10):  # each time, most of the four wait for a fork or a child's start-up
+            conns = [await asyncio.open_unix_connection(sb.socket_path) for _ in range(4)]
+            for _, writer in conns:
+                await write_frame(writer, {"op": "run", "code": "print(1)", "timeout": 5})
+            await asyncio.sleep(0.01)
+            for _, writer in conns:
+                writer.close()
+        for _ in range(6):  # a lost uid (or a child kept for nobody) would leave these waiting
+            result = await asyncio.wait_for(sb.run("print(6 * 7)"), 20)
+            assert result.stdout == "42\n", result
