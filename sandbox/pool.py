@@ -48,6 +48,26 @@ class ChildFailed(Exception):
     """A child could not be confined as the server requires."""
 
 
+# Uids are locked in chunks of this many (one lock file each), whatever the ranges servers ask for.
+_LOCK_CHUNK = 64
+
+
+def _lock_chunks(lock_dir: str, uids: UidRange) -> tuple[list[int], int | None]:
+    """Lock every chunk the range touches: (the lock fds, None), or ([], the first chunk in use)."""
+    fds: list[int] = []
+    for chunk in range(uids.base // _LOCK_CHUNK, (uids.base + uids.count - 1) // _LOCK_CHUNK + 1):
+        path = os.path.join(lock_dir, f"uids-{chunk * _LOCK_CHUNK}.lock")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            for held in (*fds, fd):
+                os.close(held)
+            return [], chunk
+        fds.append(fd)
+    return fds, None
+
+
 @dataclass(frozen=True)
 class UidRange:
     """The dedicated uids for sandbox children: ``base`` .. ``base + count - 1``."""
@@ -58,23 +78,23 @@ class UidRange:
     def __iter__(self):
         return iter(range(self.base, self.base + self.count))
 
-    def claim(self, blocks: int = 64) -> tuple[UidRange, int]:
-        """Lock this range, or the next free block above it, for this server's lifetime.
+    def claim(self, attempts: int = 64) -> tuple[UidRange, list[int]]:
+        """Lock this range, or the next free one above it, for this server's lifetime.
 
         Servers on one host (one PID namespace) must not share uids: killing a slot by uid would
-        reach another server's child. Returns the claimed range and the lock fd to keep open.
+        reach another server's child, and a starting server kills whatever runs in its range. The
+        locks cover fixed chunks of uids, so ranges of any base and size that overlap always meet on
+        one. Returns the claimed range and the lock fds to keep open.
         """
         lock_dir = _writable_dir(LOCK_DIRS)
-        for k in range(blocks):
-            candidate = UidRange(self.base + k * self.count, self.count)
-            fd = os.open(os.path.join(lock_dir, f"uids-{candidate.base}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                continue
-            return candidate, fd
-        raise OSError(f"no free block of {self.count} sandbox uids above {self.base} ({blocks} tried)")
+        base = self.base
+        for _ in range(attempts):
+            candidate = UidRange(base, self.count)
+            fds, busy = _lock_chunks(lock_dir, candidate)
+            if busy is None:
+                return candidate, fds
+            base = (busy + 1) * _LOCK_CHUNK  # the next candidate starts above the chunk in use
+        raise OSError(f"no free range of {self.count} sandbox uids above {self.base} ({attempts} tried)")
 
     def kill_leftovers(self) -> None:
         """Kill what a server that held this range before left running: it was killed itself, and a

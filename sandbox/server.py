@@ -87,7 +87,7 @@ class SandboxServer:
         self.limits = options.limits
         self.pool: Pool | None = None
         self.uids = options.uids
-        self._uid_lock: int | None = None
+        self._uid_locks: list[int] = []
         self._server: asyncio.AbstractServer | None = None
         self._parent_watch: asyncio.Task | None = None
         self._stopping = asyncio.Event()
@@ -115,7 +115,7 @@ class SandboxServer:
     async def probe(self, pool_size: int = 0) -> None:
         """Claim a uid range, then confine one child and check from inside it that the layers hold."""
         self.zygote.attach(asyncio.get_running_loop(), on_death=self._stopping.set)
-        self.uids, self._uid_lock = self.options.uids.claim()
+        self.uids, self._uid_locks = self.options.uids.claim()
         if self.host.plan.switch_uid:
             self.uids.kill_leftovers()
         self.pool = Pool(self.host.plan, pool_size, self.uids, self.zygote, self.host.workroot)
@@ -165,9 +165,9 @@ class SandboxServer:
         if self.pool is not None:
             await self.pool.close()
         self.zygote.close()
-        if self._uid_lock is not None:
-            os.close(self._uid_lock)
-            self._uid_lock = None
+        for fd in self._uid_locks:
+            os.close(fd)
+        self._uid_locks = []
 
     async def _watch_parent(self, pid: int) -> None:
         while os.getppid() == pid:  # noqa: ASYNC110 - no event tells us the parent died

@@ -60,3 +60,18 @@ async def test_a_new_server_kills_what_an_old_one_left_in_its_uid_range(secret_i
     finally:
         leftover.kill()
         leftover.wait()
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_ranges_of_other_bases_and_sizes_never_overlap(secret_in_environment) -> None:
+    # A server asking for 3 uids inside another's 128 must move above them: a starting server kills
+    # whatever runs in its range, so an overlap would kill the other server's children.
+    base = 400_000 + (os.getpid() % 1000) * 1024  # a range no other server of the suite claims
+    async with Sandbox(pool_size=1, server_args=("--uid-base", str(base))) as a:
+        ua = (await a.ping())["uids"]
+        async with Sandbox(pool_size=1, server_args=("--uid-base", str(base + 5), "--uid-count", "3")) as b:
+            ub = (await b.ping())["uids"]
+            assert ub[1] - ub[0] == 2 and (ua[1] < ub[0] or ub[1] < ua[0]), (ua, ub)
+            assert (await b.run("print(6 * 7)")).stdout == "42\n"
+        result = await a.run("print(6 * 7)")
+        assert result.status == "ok" and result.stdout == "42\n", result
