@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conftest import ROOT, Proc, StartService, free_port, start_process
+from tests.conftest import Proc, StartService, free_port, start_process
 
 READ_TIMEOUT_S = 1.0
 DEADLINE_S = 4.0
@@ -28,7 +28,7 @@ def faulty() -> Iterator[Proc]:
     base = f"http://127.0.0.1:{port}"
     proc = start_process(
         "faulty-model",
-        [str(ROOT / "tests" / "api" / "faulty_model.py"), str(port)],
+        ["-m", "tests.api.faulty_model", str(port)],
         f"{base}/control",
         base,
         {},

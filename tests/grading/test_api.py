@@ -11,11 +11,10 @@ import httpx
 import pytest
 
 from app.grading import HomeworkSet, ItemVerdict, SqliteJobStore
-from tests.conftest import ROOT, free_port, start_process
+from tests.conftest import free_port, start_process
 
 HERE = Path(__file__).resolve().parent
 TRAJECTORIES = HERE / "trajectories.jsonl"
-FAULTY_MODEL = ROOT / "tests" / "api" / "faulty_model.py"
 
 
 @pytest.fixture(scope="module")
@@ -210,7 +209,9 @@ def test_a_problem_too_long_to_solve_is_flagged_at_once_not_retried(api: httpx.C
 def test_a_model_outage_while_keying_is_waited_out(start_service, tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    faulty = start_process("faulty-model", [str(FAULTY_MODEL), str(port)], f"{base}/control", base, {})
+    faulty = start_process(
+        "faulty-model", ["-m", "tests.api.faulty_model", str(port)], f"{base}/control", base, {}
+    )
     assert httpx.post(f"{base}/control/500").status_code == 200
     service = start_service(
         f"{base}/v1", grading_store_path=tmp_path / "jobs.sqlite3", key_samples=1, model_retries=0

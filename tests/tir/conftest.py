@@ -13,9 +13,7 @@ import pytest
 from app import processes
 from app.processes import free_port
 from sandbox import Sandbox
-from tests.conftest import ROOT, Proc, start_process
-
-SCRIPTED = ROOT / "tests" / "tir" / "scripted_model.py"
+from tests.conftest import Proc, start_process
 
 
 @dataclass
@@ -40,7 +38,9 @@ class Scripted:
 def scripted() -> Iterator[Scripted]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = start_process("scripted", [str(SCRIPTED), str(port)], f"{base}/v1/models", f"{base}/v1", {})
+    proc = start_process(
+        "scripted", ["-m", "tests.tir.scripted_model", str(port)], f"{base}/v1/models", f"{base}/v1", {}
+    )
     try:
         yield Scripted(proc)
     finally:
