@@ -200,7 +200,7 @@ class Sandbox:
     async def _exchange_and_keep(self, conn: _Connection, message: dict[str, Any]) -> dict[str, Any]:
         try:
             reply = await _exchange(*conn, message)
-        except RequestRejected:
+        except (RequestRejected, SandboxBusy):
             self._keep(conn)  # a whole reply was read: the connection is still in step
             raise
         except BaseException:
@@ -358,6 +358,8 @@ async def _exchange(
     error = reply.get("error") or {}
     if error.get("kind") == "bad_request":
         raise RequestRejected(error.get("message", "request rejected"))
+    if error.get("kind") == "busy":
+        raise SandboxBusy(f"sandbox server is busy: {error.get('message', 'no child free')}")
     if error.get("kind") in ("unavailable", "internal"):
         raise SandboxUnavailable(error.get("message", "sandbox unavailable"))
     raise ProtocolError(f"unexpected reply from the sandbox server: {reply!r}")

@@ -10,7 +10,9 @@ class SandboxUnavailable(SandboxError):
 
 
 class SandboxBusy(SandboxError):
-    """The client's bounded wait queue is full; retry later or raise ``max_queue``."""
+    """The client's bounded wait queue is full (retry later or raise ``max_queue``), or the server found
+    no uid free within the request's deadline (open sessions hold them all; close some or give the
+    server more uids)."""
 
 
 class SandboxRefused(SandboxUnavailable):

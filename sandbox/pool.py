@@ -48,6 +48,10 @@ class ChildFailed(Exception):
     """A child could not be confined as the server requires."""
 
 
+class NoFreeUid(Exception):
+    """No uid came free within the caller's bound: every one is held by a session or a run."""
+
+
 # Uids are locked in chunks of this many (one lock file each), whatever the ranges servers ask for.
 _LOCK_CHUNK = 64
 
@@ -310,24 +314,43 @@ class Pool:
         self.live.add(child)
         return child
 
-    async def acquire(self) -> Child:
-        """A ready child (see ``_acquire``). Safe to cancel: a child that arrives after its caller gave
-        up (its client hung up) is released, so neither the child nor its uid is lost."""
-        task = asyncio.ensure_future(self._acquire())
+    async def acquire(self, wait: float | None = None) -> Child:
+        """A ready child: from the pool if one is waiting, else a fresh fork (retried once).
+
+        ``wait``: at most this many seconds for a free uid (every uid may be held by open sessions
+        for as long as they live), else ``NoFreeUid``. Safe to cancel: a caller that gives up while
+        waiting takes nothing, and a child that arrives after its caller gave up (its client hung up)
+        is released, so neither the child nor its uid is lost."""
+        claim = await self._claim(wait)
+        task = asyncio.ensure_future(self._ready(claim))
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
             self._track(self._release_when_ready(task))
             raise
 
+    async def _claim(self, wait: float | None) -> Child | int:
+        """An idle child, or else a free uid to fork one with; cancelling takes neither."""
+        loop = asyncio.get_running_loop()
+        deadline = None if wait is None else loop.time() + wait
+        async with self._uid_freed:
+            # Checked again after each wake-up, with no await before the pop: the wait runs in a task
+            # of its own, and a refill (which takes no lock) may take the uid before this one resumes.
+            while not (self._idle or self._free_uids):
+                remaining = None if deadline is None else max(0.0, deadline - loop.time())
+                try:
+                    await asyncio.wait_for(self._uid_freed.wait(), remaining)
+                except TimeoutError:
+                    raise NoFreeUid(f"no sandbox uid came free within {wait:g} s") from None
+            return self._idle.popleft() if self._idle else self._free_uids.popleft()
+
     async def _release_when_ready(self, task: asyncio.Future[Child]) -> None:
         with contextlib.suppress(ChildFailed):
             self.release(await task)
 
-    async def _acquire(self) -> Child:
-        """A ready child: from the pool if one is waiting, else a fresh fork (retried once)."""
+    async def _ready(self, claim: Child | int) -> Child:
         # Refilling happens on release, after the run: forking now would compete with it for the CPU.
-        child = self._idle.popleft() if self._idle else await self.spawn()
+        child = claim if isinstance(claim, Child) else await self._fork(claim, spare=False)
         try:
             child.restore_priority()
             await child.ready
@@ -374,6 +397,8 @@ class Pool:
                         return
                     self._idle.append(child)
                     batch.append(child)
+                    async with self._uid_freed:
+                        self._uid_freed.notify()  # a caller waiting for a uid takes this child
                 outcomes = await asyncio.gather(*(c.ready for c in batch), return_exceptions=True)
                 failed = [c for c, o in zip(batch, outcomes, strict=True) if isinstance(o, BaseException)]
                 for child in failed:

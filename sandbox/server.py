@@ -23,7 +23,7 @@ from typing import Any
 from .confine import set_process_name
 from .host import Host, HostOptions, prepare_host
 from .limits import Limits, MiB
-from .pool import Child, ChildFailed, Pool, UidRange
+from .pool import Child, ChildFailed, NoFreeUid, Pool, UidRange
 from .protocol import ProtocolError, read_frame, write_frame
 from .result import RunResult
 from .zygote import ZygoteClient, start_zygote
@@ -91,6 +91,7 @@ class SandboxServer:
         self._server: asyncio.AbstractServer | None = None
         self._parent_watch: asyncio.Task | None = None
         self._stopping = asyncio.Event()
+        self._sessions: set[ServerSession] = set()
 
     async def start(self) -> bool:
         """Confine a first child to complete the probe; start serving only if the report allows it."""
@@ -226,6 +227,8 @@ class SandboxServer:
             return _error("bad_request", str(exc))
         except ChildFailed as exc:
             return _error("unavailable", str(exc))
+        except NoFreeUid as exc:
+            return _error("busy", f"{exc}: {self._uid_use()}")
         except Exception as exc:  # a bug must not take the connection down silently
             traceback.print_exc()
             print(f"sandbox server: internal error on op {op!r}: {exc!r}", file=sys.stderr)
@@ -270,9 +273,18 @@ class SandboxServer:
             raise BadRequest("field 'timeout' must be a number of seconds in (0, 3600]")
         return code, float(timeout)
 
+    def _uid_use(self) -> str:
+        """Who holds this server's uids, for a request that found none free."""
+        held = len(self._sessions)
+        if held >= self.uids.count:
+            who = f"all {self.uids.count} are held by open sessions"
+        else:
+            who = f"{held} of {self.uids.count} are held by open sessions, the rest by runs"
+        return f"{who}; close sessions, or start the server with more uids (--uid-count)"
+
     async def _run_once(self, code: str, timeout: float) -> RunResult:  # noqa: ASYNC109
         assert self.pool is not None
-        child = await self.pool.acquire()
+        child = await self.pool.acquire(wait=timeout)  # a uid free within the run's own deadline
         try:
             with self.pool.running():
                 return await child.run(
@@ -295,8 +307,10 @@ class SandboxServer:
         assert self.pool is not None
         idle = _seconds(frame, "idle_timeout", self.limits.session_idle)
         total = _seconds(frame, "total_timeout", self.limits.session_total)
-        child = await self.pool.acquire()
-        return ServerSession(child, idle, total)
+        child = await self.pool.acquire(wait=self.limits.timeout)
+        session = ServerSession(child, idle, total)
+        self._sessions.add(session)
+        return session
 
     async def _run_in_session(self, session: ServerSession, code: str, timeout: float) -> RunResult:  # noqa: ASYNC109
         async with session.lock:
@@ -329,6 +343,7 @@ class SandboxServer:
                 await self._end_session(session, reason)
 
     async def _end_session(self, session: ServerSession, reason: str) -> None:
+        self._sessions.discard(session)
         if session.child in (self.pool.live if self.pool else ()):
             session.dead_reason = session.dead_reason or reason
             await self.pool.destroy(session.child)
