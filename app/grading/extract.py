@@ -1,11 +1,15 @@
 """Final-answer extraction from a bare answer or a worked solution.
 
 Order of precedence (first that applies wins):
-1. the content of the last ``\\boxed{...}`` (or ``\\fbox{...}``);
+1. the content of the last ``\\boxed{...}`` (or ``\\fbox{...}``); boxes side by side at the end, with only
+   commas, "and"/"or" or math delimiters between them, are one list (``\\boxed{2} and \\boxed{3}`` is
+   ``2, 3``, the same box twice is one answer): the last box alone would let a hedge ``\\boxed{5} or
+   \\boxed{7}`` pass for 7;
 2. the text after the last marker: "final answer is", "the answer is", "Answer:", "A:" (at a line start),
    "####"; the last occurrence counts even inside an earlier one's line ("Final Answer: The final answer is
    $5$." is 5), and Markdown bold around it is dropped ("**Answer:** 5");
-3. a bare answer: a single short line is taken whole;
+3. a bare answer: a single short line is taken whole, and so is a longer single line that is no prose (fewer
+   than three words in a row: ``1+1+...+1``, a deeply nested root, whose last number is not the answer);
 4. the last math expression of a worked solution: the last ``$...$``, ``\\(...\\)`` or ``\\[...\\]``
    segment, else the last number.
 `None` means the text holds no answer.
@@ -33,6 +37,12 @@ _MATH_SEGMENT = re.compile(
 )
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?|-?\.\d+")
 _BARE_MAX_CHARS = 120
+# Three plain words in a row (not LaTeX commands): a line of prose, whose last number is its answer.
+_PROSE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}\s+[A-Za-z]{2,}\s+[A-Za-z]{2,}")
+# What may stand between two boxes of one list: commas, "and"/"or" (bare or in \text{}), delimiters, spacing.
+_BOX_GAP = re.compile(
+    r"^(?:[\s$,;&~]|\\[,;!]|\\q?quad|\\text\s*\{\s*(?:and|or|,)\s*\}|\b(?:and|or)\b|\\\(|\\\))*$"
+)
 _EMPTY = re.compile(r"^[\s.?!\-–—_*]*$")
 
 
@@ -53,16 +63,39 @@ def extract_answer(text: str | None) -> str | None:
     text = str(text).strip()
     if not text:
         return None
-    boxed = last_boxed(text)
+    boxed = _trailing_boxes(text)
     if boxed is not None:
         return _clean(boxed)
     for marker in _MARKERS:
         found = _last_match(marker, text)
         if found is not None:
             return _clean(_strip_sentence(found[1]))
-    if "\n" not in text and len(text) <= _BARE_MAX_CHARS:
+    if "\n" not in text and (len(text) <= _BARE_MAX_CHARS or not _PROSE.search(text)):
         return _clean(text)
     return _clean(_last_expression(text))
+
+
+def _trailing_boxes(text: str) -> str | None:
+    """The last box's content, or the boxes at the end joined as a list when only `_BOX_GAP` separates
+    them (repeats dropped); None when there is no box."""
+    boxes: list[tuple[int, int, str]] = []  # (start, end, content) of the outermost boxes
+    for match in _BOXED.finditer(text):
+        if boxes and match.start() < boxes[-1][1]:
+            continue  # a box inside a box: the outer one counts here
+        content = _balanced(text, match.end())
+        if content is not None:
+            boxes.append((match.start(), match.end() + len(content) + 1, content))
+    if len(boxes) < 2:
+        return last_boxed(text)
+    run = [boxes[-1][2]]
+    for (_, end, content), (start, _, _) in zip(boxes[-2::-1], boxes[:0:-1], strict=True):
+        if not _BOX_GAP.match(text[end:start]):
+            break
+        run.append(content)
+    if len(run) == 1:
+        return last_boxed(text)
+    unique = list(dict.fromkeys(item.strip() for item in reversed(run)))
+    return ", ".join(unique)
 
 
 def _balanced(text: str, start: int) -> str | None:
