@@ -23,6 +23,8 @@ The rules, in the order they are tried (see `numbers`, `numerals`, `normalize`, 
    comparison of closed-form numbers, infinities by identity (``+\\infty`` is ``\\infty``, ``-\\infty``
    is not), inequalities (joined by or / and) as the intervals they describe, and vectors as tuples (see
    `symbolic`).
+Answers too long (over `MAX_ANSWER_CHARS`) or nested too deeply (over `MAX_NESTING` brackets) to be real
+answers are ``parse_error`` at once: parsing them took the worker's whole time bound or crashed it.
 `strict=True` also rejects answers not in simplest form (``2/4``, ``\\sqrt{8}``): ``not_simplified``.
 """
 
@@ -49,7 +51,10 @@ from app.grading.shapes import shapes_conflict
 from app.grading.symbolic import exact_number, parse_math, symbolic_equal
 from app.grading.verdict import Verdict
 
-__all__ = ["check", "check_many"]
+__all__ = ["MAX_ANSWER_CHARS", "MAX_NESTING", "check", "check_many"]
+
+MAX_ANSWER_CHARS = 2000  # MATH-500's longest answer has 53; Python refuses ints of over 4,300 digits
+MAX_NESTING = 10  # brackets open at once: MATH-500 nests 2 deep; math-verify takes seconds past 10 braces
 
 # Matched with spaces removed: "C", "(c)", "[C]", "Option C", "(C) 12"; never two choices ("(C) and (D)",
 # "(C), D").
@@ -79,9 +84,13 @@ def check(reference: str, answer: str, *, strict: bool = False) -> Verdict:
     ref_text = extract_answer(reference)
     if ref_text is None:
         return Verdict(False, "no_reference", "the reference holds no answer")
+    if problem := _unreadable(ref_text):
+        return Verdict(False, "parse_error", f"the reference is {problem}")
     ans_text = extract_answer(answer)
     if ans_text is None:
         return Verdict(False, "no_answer", "the submission holds no answer", ref_text)
+    if problem := _unreadable(ans_text):
+        return Verdict(False, "parse_error", f"the answer is {problem}", ref_text)
     ref, ans = normalize(ref_text), normalize(ans_text)
     if not ans:
         return Verdict(False, "no_answer", "the submission holds no answer", ref)
@@ -98,6 +107,19 @@ def check(reference: str, answer: str, *, strict: bool = False) -> Verdict:
 def check_many(pairs: Iterable[tuple[str, str]], *, strict: bool = False) -> list[Verdict]:
     """`check` over (reference, answer) pairs, in this process; `CheckerPool.check_many` bounds time."""
     return [check(ref, ans, strict=strict) for ref, ans in pairs]
+
+
+def _unreadable(text: str) -> str | None:
+    """Why `text` is no answer to parse (too long, nested too deeply), or None."""
+    if len(text) > MAX_ANSWER_CHARS:
+        return f"too long to parse (over {MAX_ANSWER_CHARS} characters)"
+    depth = deepest = 0
+    for ch in text:
+        depth += (ch in "([{") - (ch in ")]}")
+        deepest = max(deepest, depth)
+    if deepest > MAX_NESTING:
+        return f"nested too deeply to parse (over {MAX_NESTING} brackets)"
+    return None
 
 
 def _compare(ref: str, ans: str) -> tuple[str, str]:
