@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from app.api.disconnect import ClientGone
 from app.grading.store import StoreUnavailable
@@ -24,6 +25,7 @@ log = logging.getLogger("tirsolve")
 _MAX_ERRORS = 20  # a 50,000-row homework set can fail on every row; the first few name the problem
 _MAX_INPUT_CHARS = 200  # an echoed input is a hint, not a copy of the body
 _JSON_TYPES = ("application/json",)
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 _CODES = {
     400: "bad_request",
     404: "not_found",
@@ -153,8 +155,23 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         return _invalid(request, exc.detail)
     if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
         return error_response(400, "invalid_json", _unparsable(exc.__cause__), exc.headers)
+    if exc.status_code == 405:
+        return _method_not_allowed(request)
     code = _CODES.get(exc.status_code, "http_error")
     return error_response(exc.status_code, code, str(exc.detail), exc.headers, detail=exc.detail)
+
+
+def _method_not_allowed(request: Request) -> JSONResponse:
+    """405 with `Allow` listing every method of the path: Starlette names only the first route's, so
+    `OPTIONS /homework` answered `Allow: POST` though GET lists the jobs (RFC 9110 wants them all)."""
+    allow = ", ".join(method for method in _METHODS if _routed(request, method))
+    message = f"{request.method} is not allowed on {request.url.path[:100]}; allowed: {allow}"
+    return error_response(405, "method_not_allowed", message, {"Allow": allow}, detail="Method Not Allowed")
+
+
+def _routed(request: Request, method: str) -> bool:
+    scope = {**request.scope, "method": method}
+    return any(route.matches(scope)[0] == Match.FULL for route in request.app.routes)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -67,6 +67,16 @@ def test_unknown_routes_and_methods_answer_in_the_error_shape(client: httpx.Clie
     assert r.headers["allow"] == "POST"
 
 
+def test_a_405_names_every_method_of_the_path(client: httpx.Client):
+    # Starlette's own 405 lists only the first route of the path (`Allow: POST` for /homework)
+    r = client.request("OPTIONS", "/homework")
+    assert r.status_code == 405
+    assert r.headers["allow"] == "GET, POST"
+    assert "allowed: GET, POST" in r.json()["error"]["message"]
+    r = client.put("/homework/some-job")
+    assert r.status_code == 405 and r.headers["allow"] == "DELETE, GET"
+
+
 def test_a_very_long_job_id_is_not_echoed_back(client: httpx.Client):
     r = client.get("/homework/" + "a" * 5000)
     assert r.status_code == 404 and r.json()["error"]["code"] == "job_not_found"
