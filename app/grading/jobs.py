@@ -4,6 +4,10 @@ A job keys its problems (reference, or the solver's majority answer), then check
 on the `CheckerPool`, writing each batch in one store transaction. Resuming a job skips every key and verdict
 already stored, so a crash at any point loses nothing and redoes nothing that was written.
 
+A job is run by one process at a time: its runner holds a lease on it in the store, renewed while it runs.
+Another process sharing the store (a replica, or the next process while the old one drains) takes a job over
+only once its lease expired or its owner is seen dead on this host, so two services never grade a job twice.
+
 Each unfinished job holds work and disk, so `max_unfinished` bounds how many may be queued or running: a
 submission beyond it raises `TooManyJobs`. Jobs resumed at start count toward the bound but are never refused.
 """
@@ -14,21 +18,26 @@ import asyncio
 import contextlib
 import logging
 import math
+import os
+import socket
 import time
+import uuid
 from collections.abc import Sequence
+from pathlib import Path
 
 from app.grading.keying import KeySolver, KeyUnavailable
 from app.grading.models import HomeworkSet, ItemVerdict, JobInfo, Problem, ProblemKey, Submission
 from app.grading.pool import CheckerPool
-from app.grading.store import UNFINISHED, JobStore, StoreUnavailable
+from app.grading.store import UNFINISHED, IdempotencyKeyReused, JobStore, StoreUnavailable
 from app.grading.verdict import Verdict
 
-__all__ = ["HomeworkRunner", "TooManyJobs"]
+__all__ = ["HomeworkRunner", "IdempotencyKeyReused", "TooManyJobs"]
 
 log = logging.getLogger(__name__)
 
 STORE_RETRY_FIRST_S, STORE_RETRY_MAX_S = 1.0, 30.0  # a job waiting for its store tries again this often
 KEY_RETRY_S = (5.0, 15.0, 30.0, 60.0)  # waits before solving again when the model server was unreachable
+LEASE_S = 20.0  # a job whose runner stopped renewing its lease for this long may be taken over
 
 
 class TooManyJobs(Exception):
@@ -59,8 +68,12 @@ class HomeworkRunner:
         solve_concurrency: int = 4,
         max_unfinished: int | None = None,
         key_retry_s: Sequence[float] = KEY_RETRY_S,
+        lease_s: float = LEASE_S,
     ) -> None:
         self.store = store
+        self.lease_s = lease_s
+        self.owner = _owner_id()
+        self._watcher: asyncio.Task[None] | None = None
         self.key_retry_s = tuple(key_retry_s)
         self.pool = pool
         self.keyer = keyer
@@ -75,16 +88,35 @@ class HomeworkRunner:
     async def submit(self, homework: HomeworkSet) -> JobInfo:
         """Store the job and start it in the background; `TooManyJobs` if the bound is reached."""
         async with self._admission:
-            if self.max_unfinished is not None:
-                unfinished = await asyncio.to_thread(self.store.count_unfinished)
-                if unfinished >= self.max_unfinished:
-                    raise TooManyJobs(unfinished, self.max_unfinished, self._retry_after(unfinished))
+            await self._admit()
             info = await asyncio.to_thread(self.store.create, homework)
-        task = self._start(info.id)
+        self._start_submitted(info.id)
+        return info
+
+    async def submit_keyed(self, homework: HomeworkSet, key: str) -> tuple[JobInfo, bool]:
+        """`submit` once per idempotency `key`: a retry with the same set gets the job the first try made
+        (and False: not new), even past the bound; `IdempotencyKeyReused` if the key names another set."""
+        async with self._admission:
+            found = await asyncio.to_thread(self.store.find_keyed, homework, key)
+            if found is not None:
+                return found, False
+            await self._admit()
+            info, created = await asyncio.to_thread(self.store.create_keyed, homework, key)
+        if created:
+            self._start_submitted(info.id)
+        return info, created
+
+    async def _admit(self) -> None:
+        if self.max_unfinished is not None:
+            unfinished = await asyncio.to_thread(self.store.count_unfinished)
+            if unfinished >= self.max_unfinished:
+                raise TooManyJobs(unfinished, self.max_unfinished, self._retry_after(unfinished))
+
+    def _start_submitted(self, job_id: str) -> None:
+        task = self._start(job_id)
         if task is not None:
             submitted = time.monotonic()
             task.add_done_callback(lambda t: self._job_ended(t, submitted))
-        return info
 
     def _retry_after(self, unfinished: int) -> int:
         """Seconds until a place is likely free: of `unfinished` jobs at random points of their run, the first
@@ -96,11 +128,31 @@ class HomeworkRunner:
             self._mean_job_s = 0.8 * self._mean_job_s + 0.2 * (time.monotonic() - submitted)
 
     async def resume(self) -> list[str]:
-        """Start every job left queued or running by a previous process; returns their ids."""
-        job_ids = await asyncio.to_thread(self.store.unfinished)
-        for job_id in job_ids:
-            self._start(job_id)
-        return job_ids
+        """Start every unfinished job nobody runs (left by a previous process, or by one that died), and
+        from then on take over jobs whose runner stops renewing its lease; returns the ids started now."""
+        started = await self._take_over()
+        if self._watcher is None:
+            self._watcher = asyncio.get_running_loop().create_task(self._watch(), name="homework-leases")
+        return started
+
+    async def _take_over(self) -> list[str]:
+        """Start the unfinished jobs whose lease is free, expired, or held by a dead process of this host."""
+        now = time.time()
+        started = []
+        for job_id, owner, until in await asyncio.to_thread(self.store.leases):
+            free = owner is None or owner == self.owner or until is None or until < now or _dead(owner)
+            if free and job_id not in self._tasks:
+                self._start(job_id)
+                started.append(job_id)
+        return started
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_s / 2)
+            try:
+                await self._take_over()
+            except StoreUnavailable as exc:
+                log.warning("homework jobs: cannot read leases: %s", exc)
 
     async def cancel(self, job_id: str) -> JobInfo | None:
         """Stop a job; verdicts already written stay. Returns None for an unknown job."""
@@ -130,11 +182,17 @@ class HomeworkRunner:
         return await asyncio.to_thread(self.store.info, job_id)
 
     async def close(self) -> None:
-        """Stop running jobs without changing their status, so the next process resumes them."""
-        tasks = list(self._tasks.values())
+        """Stop running jobs without changing their status and drop their leases, so the next process (or
+        another replica) resumes them at once."""
+        tasks = [t for t in (self._watcher, *self._tasks.values()) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        self._watcher = None
+        try:
+            await asyncio.to_thread(self.store.release, self.owner)
+        except StoreUnavailable as exc:  # the leases then expire on their own
+            log.warning("homework jobs: cannot release leases: %s", exc)
 
     def _start(self, job_id: str) -> asyncio.Task[None] | None:
         if job_id in self._tasks:
@@ -158,10 +216,38 @@ class HomeworkRunner:
                 delay = min(2 * delay, STORE_RETRY_MAX_S)
 
     async def _run_once(self, job_id: str) -> None:
+        # Compare-and-set: a job cancelled, finished, or run by another live process is not claimed.
+        dead = await asyncio.to_thread(self._dead_owner, job_id)
+        if not await asyncio.to_thread(self.store.claim, job_id, self.owner, self.lease_s, dead):
+            return
+        job = asyncio.current_task()
+        assert job is not None
+        keeper = asyncio.get_running_loop().create_task(self._keep_lease(job_id, job))
         try:
-            # Compare-and-set transitions: a cancel that lands between two steps is never overwritten.
-            if not await asyncio.to_thread(self.store.transition, job_id, "running", UNFINISHED):
+            await self._grade_job(job_id)
+        finally:
+            keeper.cancel()
+
+    def _dead_owner(self, job_id: str) -> tuple[str, ...]:
+        owner = next((o for j, o, _ in self.store.leases() if j == job_id), None)
+        return (owner,) if owner is not None and _dead(owner) else ()
+
+    async def _keep_lease(self, job_id: str, job: asyncio.Task[None]) -> None:
+        """Renew the lease while the job runs; stop the job once it is lost (cancelled, deleted, or taken
+        over after this process stalled past the lease): its new owner, if any, goes on."""
+        while True:
+            await asyncio.sleep(self.lease_s / 4)
+            try:
+                held = await asyncio.to_thread(self.store.renew, job_id, self.owner, self.lease_s)
+            except StoreUnavailable:
+                continue  # nobody else can write the store either
+            if not held:
+                log.info("homework job %s: lease lost (cancelled, deleted or taken over); stopping", job_id)
+                job.cancel()
                 return
+
+    async def _grade_job(self, job_id: str) -> None:
+        try:
             homework = await asyncio.to_thread(self.store.homework, job_id)
             keys = await self._key_problems(job_id, homework.problems)
             await self._check_submissions(job_id, homework, keys)
@@ -169,6 +255,10 @@ class HomeworkRunner:
         except (asyncio.CancelledError, StoreUnavailable):
             raise
         except Exception as exc:
+            if await asyncio.to_thread(self.store.status, job_id) is None:
+                # deleted meanwhile (through another process sharing the store): nothing failed
+                log.info("homework job %s was deleted while it ran; it stops", job_id)
+                return
             log.exception("homework job %s failed", job_id)
             error = f"{type(exc).__name__}: {exc}"
             await asyncio.to_thread(self.store.transition, job_id, "failed", ("running",), error)
@@ -249,6 +339,32 @@ class HomeworkRunner:
 
     async def _still_running(self, job_id: str) -> bool:
         return await asyncio.to_thread(self.store.status, job_id) == "running"
+
+
+def _owner_id() -> str:
+    """host/pid/start time/random: unique to this runner, and enough for another process on the same host
+    to tell whether the runner's process still exists (a pid is reused, its start time is not)."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}/{pid}/{_start_ticks(pid)}/{uuid.uuid4().hex[:12]}"
+
+
+def _start_ticks(pid: int) -> str:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return "?"
+    return stat.rsplit(")", 1)[-1].split()[19]  # field 22, starttime, in clock ticks since boot
+
+
+def _dead(owner: str) -> bool:
+    """True only when `owner` ran on this host and its process is gone (its lease need not be waited out).
+    Elsewhere, or unknown, it is alive until its lease expires."""
+    host, _, rest = owner.partition("/")
+    pid, _, rest = rest.partition("/")
+    ticks = rest.partition("/")[0]
+    if host != socket.gethostname() or not pid.isdigit() or ticks == "?":
+        return False
+    return _start_ticks(int(pid)) != ticks
 
 
 def _unavailable(problem: Problem, error: str, trace: str | None = None) -> ProblemKey:

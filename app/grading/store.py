@@ -9,6 +9,7 @@ replaces `SqliteJobStore` by implementing the same methods.
 from __future__ import annotations
 
 import functools
+import hashlib
 import sqlite3
 import threading
 import time
@@ -20,7 +21,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 from app.grading.models import HomeworkSet, ItemVerdict, JobInfo, JobStatus, ProblemKey, Progress
 
-__all__ = ["UNFINISHED", "JobStore", "SqliteJobStore", "StoreUnavailable"]
+__all__ = ["UNFINISHED", "IdempotencyKeyReused", "JobStore", "SqliteJobStore", "StoreUnavailable"]
 
 UNFINISHED: tuple[JobStatus, ...] = ("queued", "running")
 
@@ -28,6 +29,14 @@ UNFINISHED: tuple[JobStatus, ...] = ("queued", "running")
 class StoreUnavailable(Exception):
     """The store cannot be read or written now (disk full, read-only, locked by another process, I/O error,
     not a database). Nothing was half-written: a job meeting it waits and retries, a request gets 503."""
+
+
+class IdempotencyKeyReused(Exception):
+    """An idempotency key already names a job whose homework set differs from the one sent now."""
+
+    def __init__(self, key: str, job_id: str) -> None:
+        self.key, self.job_id = key, job_id
+        super().__init__(f"idempotency key {key!r} was used for a different homework set (job {job_id})")
 
 
 P = ParamSpec("P")
@@ -58,6 +67,15 @@ class JobStore(ABC):
     def create(self, homework: HomeworkSet) -> JobInfo: ...
 
     @abstractmethod
+    def create_keyed(self, homework: HomeworkSet, key: str) -> tuple[JobInfo, bool]:
+        """The job stored under idempotency `key`, or a new one for `homework` stored under it; True if new.
+        `IdempotencyKeyReused` if the key names a job of another set."""
+
+    @abstractmethod
+    def find_keyed(self, homework: HomeworkSet, key: str) -> JobInfo | None:
+        """The job stored under `key` (None: none); `IdempotencyKeyReused` if it is of another set."""
+
+    @abstractmethod
     def info(self, job_id: str) -> JobInfo | None: ...
 
     @abstractmethod
@@ -81,6 +99,23 @@ class JobStore(ABC):
 
     @abstractmethod
     def unfinished(self) -> list[str]: ...
+
+    @abstractmethod
+    def leases(self) -> list[tuple[str, str | None, float | None]]:
+        """(id, owner, lease expiry) of every unfinished job, oldest first."""
+
+    @abstractmethod
+    def claim(self, job_id: str, owner: str, lease_s: float, dead_owners: tuple[str, ...] = ()) -> bool:
+        """Mark an unfinished job running under `owner` for `lease_s` seconds, if nobody holds it (no owner,
+        an expired lease, the owner itself, or one of `dead_owners`). True if `owner` now holds it."""
+
+    @abstractmethod
+    def renew(self, job_id: str, owner: str, lease_s: float) -> bool:
+        """Extend `owner`'s lease on a running job; False if it lost it (taken over, cancelled, deleted)."""
+
+    @abstractmethod
+    def release(self, owner: str) -> None:
+        """Drop every lease of `owner` (it stops), so another process resumes its jobs at once."""
 
     @abstractmethod
     def count_unfinished(self) -> int:
@@ -156,27 +191,78 @@ class SqliteJobStore(JobStore):
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Add the columns newer versions use to a store an older one made (one process at a time)."""
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            have = {r["name"] for r in self._db.execute("PRAGMA table_info(jobs)")}
+            for column, kind in _ADDED_COLUMNS:
+                if column not in have:
+                    self._db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
+            self._db.execute(
+                "CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs(idempotency_key)"
+                " WHERE idempotency_key IS NOT NULL"
+            )
 
     @_guarded
     def create(self, homework: HomeworkSet) -> JobInfo:
+        spec = homework.model_dump_json()
+        with self._lock:
+            job_id = self._insert(homework, spec, None)
+        return self._must_info(job_id)
+
+    @_guarded
+    def create_keyed(self, homework: HomeworkSet, key: str) -> tuple[JobInfo, bool]:
+        spec = homework.model_dump_json()
+        fingerprint = _fingerprint(spec)
+        # IMMEDIATE: another process sending the same key waits here, then finds this job
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            job_id = self._keyed_job(key, fingerprint)
+            created = job_id is None
+            if job_id is None:
+                job_id = self._insert(homework, spec, (key, fingerprint))
+        return self._must_info(job_id), created
+
+    @_guarded
+    def find_keyed(self, homework: HomeworkSet, key: str) -> JobInfo | None:
+        with self._lock:
+            found = self._db.execute("SELECT 1 FROM jobs WHERE idempotency_key = ?", (key,)).fetchone()
+        if found is None:  # the common case: a first try, whose set need not be serialised here
+            return None
+        fingerprint = _fingerprint(homework.model_dump_json())
+        with self._lock:
+            job_id = self._keyed_job(key, fingerprint)
+        return self.info(job_id) if job_id is not None else None
+
+    def _keyed_job(self, key: str, fingerprint: str) -> str | None:
+        row = self._db.execute(
+            "SELECT id, request_hash FROM jobs WHERE idempotency_key = ?", (key,)
+        ).fetchone()
+        if row is None:
+            return None
+        if row["request_hash"] != fingerprint:
+            raise IdempotencyKeyReused(key, row["id"])
+        return row["id"]
+
+    def _insert(self, homework: HomeworkSet, spec: str, keyed: tuple[str, str] | None) -> str:
         job_id = uuid.uuid4().hex
         now = time.time()
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO jobs (id, status, title, spec, problems_total, submissions_total, created_at,"
-                " updated_at) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?)",
-                (
-                    job_id,
-                    homework.title,
-                    homework.model_dump_json(),
-                    len(homework.problems),
-                    len(homework.submissions),
-                    now,
-                    now,
-                ),
-            )
+        key, fingerprint = keyed or (None, None)
+        self._db.execute(
+            "INSERT INTO jobs (id, status, title, spec, problems_total, submissions_total, created_at,"
+            " updated_at, idempotency_key, request_hash) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
+            (job_id, homework.title, spec, len(homework.problems), len(homework.submissions), now, now, key,
+             fingerprint),
+        )  # fmt: skip
+        return job_id
+
+    def _must_info(self, job_id: str) -> JobInfo:
         info = self.info(job_id)
-        assert info is not None
+        if info is None:  # deleted by another request in the instant since it was written
+            raise KeyError(job_id)
         return info
 
     @_guarded
@@ -212,12 +298,53 @@ class SqliteJobStore(JobStore):
         self, job_id: str, status: JobStatus, allowed_from: tuple[JobStatus, ...], error: str | None = None
     ) -> bool:
         marks = ",".join("?" * len(allowed_from))
+        # a job that ends drops its lease: nobody is to run it any more
+        lease = "" if status in UNFINISHED else ", owner = NULL, lease_until = NULL"
         with self._lock:
             cursor = self._db.execute(
-                f"UPDATE jobs SET status = ?, error = ?, updated_at = ? WHERE id = ? AND status IN ({marks})",
+                f"UPDATE jobs SET status = ?, error = ?, updated_at = ?{lease} WHERE id = ?"
+                f" AND status IN ({marks})",
                 (status, error, time.time(), job_id, *allowed_from),
             )
         return cursor.rowcount == 1
+
+    @_guarded
+    def leases(self) -> list[tuple[str, str | None, float | None]]:
+        marks = ",".join("?" * len(UNFINISHED))
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT id, owner, lease_until FROM jobs WHERE status IN ({marks}) ORDER BY created_at",
+                UNFINISHED,
+            ).fetchall()
+        return [(r["id"], r["owner"], r["lease_until"]) for r in rows]
+
+    @_guarded
+    def claim(self, job_id: str, owner: str, lease_s: float, dead_owners: tuple[str, ...] = ()) -> bool:
+        now = time.time()
+        unfinished = ",".join("?" * len(UNFINISHED))
+        dead = ",".join("?" * len(dead_owners)) or "NULL"
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE jobs SET status = 'running', owner = ?, lease_until = ?, updated_at = ?"
+                f" WHERE id = ? AND status IN ({unfinished}) AND (owner IS NULL OR owner = ?"
+                f" OR lease_until < ? OR owner IN ({dead}))",
+                (owner, now + lease_s, now, job_id, *UNFINISHED, owner, now, *dead_owners),
+            )
+        return cursor.rowcount == 1
+
+    @_guarded
+    def renew(self, job_id: str, owner: str, lease_s: float) -> bool:
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE jobs SET lease_until = ? WHERE id = ? AND owner = ? AND status = 'running'",
+                (time.time() + lease_s, job_id, owner),
+            )
+        return cursor.rowcount == 1
+
+    @_guarded
+    def release(self, owner: str) -> None:
+        with self._lock:
+            self._db.execute("UPDATE jobs SET owner = NULL, lease_until = NULL WHERE owner = ?", (owner,))
 
     @_guarded
     def delete(self, job_id: str) -> bool:
@@ -293,6 +420,20 @@ class SqliteJobStore(JobStore):
 
     def _touch(self, job_id: str) -> None:
         self._db.execute("UPDATE jobs SET updated_at = ? WHERE id = ?", (time.time(), job_id))
+
+
+# Columns added after the first release, as (name, type): `_migrate` adds them to an older store.
+_ADDED_COLUMNS = (
+    ("idempotency_key", "TEXT"),
+    ("request_hash", "TEXT"),
+    ("owner", "TEXT"),
+    ("lease_until", "REAL"),
+)
+
+
+def _fingerprint(spec: str) -> str:
+    """What a retry must repeat: the set as stored (so JSON spacing and key order do not matter)."""
+    return hashlib.sha256(spec.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 # Never the spec: a job's set may be megabytes, and a listing would read every one of them.

@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from app.api.errors import error_response
@@ -22,7 +22,7 @@ from app.grading import (
     solver_keyer,
 )
 from app.grading.report import MEDIA_TYPES, RenderedReports
-from app.grading.store import StoreUnavailable
+from app.grading.store import IdempotencyKeyReused, StoreUnavailable
 from app.observability.metrics import HOMEWORK_REJECTED
 
 __all__ = ["REPORTS_AT_ONCE", "router"]
@@ -79,9 +79,14 @@ def _unknown(job_id: str) -> JSONResponse:
     return error_response(404, "job_not_found", f"no homework job {shown!r}")
 
 
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_IDEMPOTENCY_KEY = 255
+
 _SUBMIT_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "The body is not valid JSON."},
+    200: {"description": "A retry: the job its `Idempotency-Key` made first.", "model": JobInfo},
+    400: {"description": "The body is not valid JSON, or the `Idempotency-Key` header is malformed."},
     413: {"description": "Request body too large (setting `max_homework_body_bytes`)."},
+    422: {"description": "Invalid set, or an `Idempotency-Key` already used for a different set."},
     429: {
         "description": "Too many unfinished jobs (setting `max_unfinished_jobs`); retry after `Retry-After` "
         "seconds.",
@@ -90,19 +95,62 @@ _SUBMIT_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+_KEY_DOC = (
+    "Makes retries safe: a retry with the same key and the same set gets the first job back (200, "
+    "`Idempotent-Replayed: true`) instead of grading the set again. 1-255 printable ASCII characters, e.g. a "
+    "UUID; one key per set."
+)
+
+
 @router.post("", status_code=202, response_model=JobInfo, responses=_SUBMIT_ERRORS)
-async def submit(homework: HomeworkSet, request: Request, response: Response) -> JobInfo | JSONResponse:
+async def submit(
+    homework: HomeworkSet,
+    request: Request,
+    response: Response,
+    idempotency_key: str | None = Header(None, alias=IDEMPOTENCY_HEADER, description=_KEY_DOC),
+) -> JobInfo | JSONResponse:
     """Queue a homework set for grading; poll `GET /homework/{id}` for progress."""
+    runner = _runner(request)
+    created = True
     try:
-        info = await _runner(request).submit(homework)
+        if idempotency_key is None:
+            info = await runner.submit(homework)
+        else:
+            if (bad := _bad_key(idempotency_key)) is not None:
+                return error_response(400, "invalid_idempotency_key", bad)
+            info, created = await runner.submit_keyed(homework, idempotency_key)
     except TooManyJobs as exc:
         HOMEWORK_REJECTED.inc()
         refused = error_response(429, "too_many_jobs", str(exc))
         refused.headers["Retry-After"] = str(exc.retry_after)
         return refused
+    except IdempotencyKeyReused as exc:
+        message = (
+            f"the {IDEMPOTENCY_HEADER} header {_shown(exc.key)} was already sent with a different homework "
+            f"set (job {exc.job_id}); send a new key with a new set"
+        )
+        return error_response(422, "idempotency_key_reused", message)
     # under a root path (behind a proxy at /tirsolve, or mounted) the job lives below it too
     response.headers["Location"] = f"{request.scope.get('root_path', '')}/homework/{info.id}"
+    if not created:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
     return info
+
+
+def _bad_key(key: str) -> str | None:
+    """Why an Idempotency-Key header value is refused, or None (HTTP headers reach us as Latin-1)."""
+    if not key:
+        return f"the {IDEMPOTENCY_HEADER} header is empty; send 1-{MAX_IDEMPOTENCY_KEY} characters"
+    if len(key) > MAX_IDEMPOTENCY_KEY:
+        return f"the {IDEMPOTENCY_HEADER} header has {len(key)} characters; at most {MAX_IDEMPOTENCY_KEY}"
+    if not all(" " <= c <= "~" for c in key):
+        return f"the {IDEMPOTENCY_HEADER} header may hold only printable ASCII characters"
+    return None
+
+
+def _shown(key: str) -> str:
+    return repr(key if len(key) <= 64 else key[:64] + "…")
 
 
 @router.get("", response_model=list[JobInfo])
