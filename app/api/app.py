@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -122,4 +123,19 @@ def create_app(settings: Settings | None = None, *, body_timeout_s: float = 60.0
     app.add_middleware(AccessObserver, access_log=settings.access_log)
     app.add_middleware(RequestId)
     app.state.admission = gate
+    _publish_own_limits(app, settings)
     return app
+
+
+def _publish_own_limits(app: FastAPI, settings: Settings) -> None:
+    """The OpenAPI schema states this service's `max_samples`, not the model's 32: a client generated
+    from it, or a fuzzer, must not learn that a request the service refuses is valid."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()  # FastAPI builds it once and keeps it
+        samples = schema["components"]["schemas"]["SolveBody"]["properties"]["samples"]
+        samples["maximum"] = settings.max_samples
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -239,6 +239,8 @@ def test_chat_mode_against_a_prefill_echoing_server(start_replay: StartReplay, s
     body = httpx.post(f"{service.url}/solve", json={"problem": CARRY}, timeout=60).json()
     too_many = httpx.post(f"{service.url}/solve", json={"problem": CARRY, "samples": 3}, timeout=60)
     assert too_many.status_code == 422 and too_many.json()["detail"][0]["loc"] == ["body", "samples"]
+    schema = httpx.get(f"{service.url}/openapi.json").json()  # the published limit is this service's
+    assert schema["components"]["schemas"]["SolveBody"]["properties"]["samples"]["maximum"] == 2
     assert body["answer"] == "11"
     assert [o["content"] for o in steps_of(body, "output")] == ["[2, 3]", "11"]
 
