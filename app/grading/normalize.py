@@ -7,8 +7,13 @@ rewritten as LaTeX by `app.grading.unicode_math` (their module docs list the rul
   ``\\langle 1, 2 \\rangle`` -> ``(1, 2)``, the tuple of its entries; the digits of a base-n number
   unwrapped (``\\text{1011}_2``, ``(1011)_2`` -> ``1011_2``); ``\\log_e`` -> ``\\ln``; ``oo``/``-oo``
   (sympy's infinity, in model output) -> ``\\infty`` when it is a whole token (``(0, oo)``; not in ``foo``,
-  ``book``, ``zoo``); ``\\varnothing``, ``\\{\\}`` and a whole answer "no (real) solution(s)" ->
-  ``\\emptyset``;
+  ``book``, ``zoo``); ``\\varnothing``, ``\\{\\}`` and a whole answer in words (also inside ``\\text{}``)
+  "no (real) solution(s)", "there is no solution", "no real roots", "none" -> ``\\emptyset``; "DNE",
+  "does not exist", "the limit does not exist" -> ``\\text{DNE}`` (not the empty set: a limit); "all real
+  numbers", "all reals", "all real x" -> ``\\mathbb{R}``;
+- ISO's upright constants ``\\mathrm{i}``, ``\\text{i}``, ``\\mathrm{e}`` -> ``i``, ``e``
+  (``3+4\\text{i}`` was ``3+4`` with a unit dropped); a whole answer that is one wrapper around a number
+  (``\\text{10}``, ``\\textbf{10 cm}``, ``\\hbox{5}``, ``\\mathbf{-3}``) -> its content;
 - a plain-text mixed number (an integer, one space, a proper fraction) that is the whole answer or a whole
   comma-separated item: ``2 1/2`` -> ``\\frac{5}{2}``, ``-2 1/2`` -> ``-\\frac{5}{2}`` (``2 3/2``, ``x 1/2``
   and ``2 1/2x`` stay as written), like ``2\\frac{1}{2}`` and ``2½``.
@@ -22,7 +27,9 @@ Then removed (documented homework rules):
   after the amount (``USD 18``, ``US$18``, ``Rs. 250``, ``18 USD``, ``EUR``);
 - degrees: ``^\\circ``, ``^{\\circ}``, ``\\circ``, ``°``, ``\\degree``, "degrees", and a typed ``^o`` after a
   number (``120^o``);
-- trailing units from `UNITS` after a number or a closing bracket, with an optional ``^2``/``^3``,
+- trailing units from `UNITS` after a number or a closing bracket, with an optional full stop (``5 sq.
+  units``, ``5 ft.``) and ``^2``/``^3``, and rates: a unit (or m, mi, g, L) per a unit (or s, h, L, gal),
+  ``90 km/hr``, ``8 ft/s``, ``150 m/min``, ``60 miles per hour`` (``5 a/b`` keeps its letters),
   bare or inside ``\\text{}``/``\\mbox{}``/``\\mathrm{}``. The list holds only words and multi-letter
   abbreviations: bare single letters (m, g, s, h, ...) are never removed since they may be variables;
   any words inside ``\\text{}`` right after a number are removed (``5\\text{ m}``, ``12\\text{ apples}``),
@@ -72,7 +79,22 @@ _BASE_DIGITS = re.compile(r"\\(?:text|textrm|mathrm|mbox)\s*\{\s*(\d[0-9A-Z]*)\s
 _LOG_E = re.compile(r"\\log\s*_\s*(?:e|\{\s*e\s*\})(?![A-Za-z])")
 # "= 5" and "≈ 3.14" state the value; "x = 5" keeps its variable.
 _LEADING_RELATION = re.compile(r"^\s*(?:=|\\approx(?![A-Za-z]))\s*")
-_NO_SOLUTION = re.compile(r"^\s*(?:\\text\s*\{\s*)?no (?:real )?solutions?\.?\s*\}?\s*$", re.IGNORECASE)
+# Whole answers in words, read inside any \text{} (`unwrap_text`): the empty set, a limit that does not exist,
+# the real line.
+_NO_SOLUTION = re.compile(
+    r"^(?:there (?:is|are) )?(?:no (?:real )?(?:solutions?|roots?|zeros?)(?: exists?)?|none)\.?$",
+    re.IGNORECASE,
+)
+_DOES_NOT_EXIST = re.compile(r"^(?:the limit |it )?(?:dne|does not exist)\.?$", re.IGNORECASE)
+_ALL_REALS = re.compile(r"^(?:all|any) reals?(?: numbers?)?(?: [a-z])?\.?$", re.IGNORECASE)
+_WORD_ANSWERS = ((_NO_SOLUTION, r"\emptyset"), (_DOES_NOT_EXIST, r"\text{DNE}"), (_ALL_REALS, r"\mathbb{R}"))
+# ISO's upright constants: \mathrm{i} is the imaginary unit and \mathrm{e} Euler's number, never a unit word.
+_UPRIGHT_CONSTANT = re.compile(r"\\(?:text|textrm|mathrm|operatorname|mbox)\s*\{\s*([ie])\s*\}")
+# A whole answer that is one wrapper around a number (and maybe its unit): "\text{10}", "\hbox{5}".
+_WRAPPED_NUMBER = re.compile(
+    r"^\\(?:text|textbf|textit|textrm|textnormal|textsf|mbox|hbox|mathrm|mathbf|mathit|mathsf|boldsymbol|bm)"
+    r"\s*\{\s*([-+]?\s*\.?\d[^{}]*?)\s*\}$"
+)
 _EMPTY_SET = re.compile(r"\\varnothing(?![A-Za-z])|\\\{\s*\\\}")
 # An integer, one space, a fraction, between the answer's ends or commas (the item is nothing else).
 _MIXED_NUMBER = re.compile(r"(?<![^,])(\s*)(-?)(\d+) (\d+)/(\d+)(\s*)(?![^,])")
@@ -101,8 +123,10 @@ _NOT_COUNTED = (
 _TRAILING_WORDS = re.compile(
     r"^(-?\d[\d,]*(?:\.\d+|/\d+)?)\s+(?!(?:" + _NOT_COUNTED + r")\b)[A-Za-z]{3,}(?:\s+[A-Za-z]{3,})?$"
 )
+# A rate: a unit (or m, mi, g, L) per a unit (or s, h, L, gal): "km/hr", "ft/s", "m/min", "miles per hour".
+_RATE = rf"(?:{_UNIT_ALT}|mi|m|g|L)\s*(?:/|\s+per\s+)\s*(?:{_UNIT_ALT}|s|h|L|gal)"
 _TRAILING_UNIT = re.compile(
-    rf"(?<=[\d}}\)\]\s])\s*(?:\\(?:text|mbox|mathrm)\s*\{{\s*(?:{_UNIT_ALT})\s*\}}|(?:{_UNIT_ALT}))"
+    rf"(?<=[\d}}\)\]\s])\s*(?:\\(?:text|mbox|mathrm)\s*\{{\s*(?:{_UNIT_ALT})\s*\}}|{_RATE}|(?:{_UNIT_ALT})\.?)"
     rf"(?:\s*\^\s*\{{?[23]\}}?)?\s*$"
 )
 
@@ -125,7 +149,8 @@ def normalize(answer: str) -> str:
     s = _LOG_E.sub(r"\\ln", s)
     s = _BASE_DIGITS.sub(lambda m: m[1] or m[2], s)
     s = _EMPTY_SET.sub(r"\\emptyset", _SYMPY_INFINITY.sub(r"\\infty", s))
-    s = _NO_SOLUTION.sub(r"\\emptyset", _LEADING_RELATION.sub("", s))
+    s = _words_answer(_LEADING_RELATION.sub("", s))
+    s = _WRAPPED_NUMBER.sub(r"\1", _UPRIGHT_CONSTANT.sub(r"\1", s))
     s = _DEGREES.sub("", s)
     s = _CURRENCY_CODE.sub(r"\1", _CURRENCY.sub("", s))
     for _ in range(2):  # "5 \text{ cm}^2" and "10 square units" need two passes at most
@@ -138,6 +163,15 @@ def normalize(answer: str) -> str:
     s = re.sub(r"\s+", " ", s)
     s = s.strip().rstrip(".").strip()
     return _MIXED_NUMBER.sub(_mixed_number, s)
+
+
+def _words_answer(s: str) -> str:
+    """``\\emptyset``, ``\\text{DNE}`` or ``\\mathbb{R}`` for a whole answer saying it in words, else `s`."""
+    words = unwrap_text(s).strip()
+    for pattern, latex in _WORD_ANSWERS:
+        if pattern.match(words):
+            return latex
+    return s
 
 
 def _mixed_number(match: re.Match[str]) -> str:

@@ -16,7 +16,8 @@ RULES = {
     "extraction", "no_answer", "integer", "fraction", "decimal", "thousands", "currency", "percent", "units",
     "degrees", "choice", "text", "roots", "tuple", "interval", "set", "matrix", "equation", "assignment",
     "symbolic", "precision", "complex", "strict", "infinity", "unicode", "repeating", "ratio", "base",
-    "plus_minus", "words", "scientific", "ascii",
+    "plus_minus", "words", "scientific", "ascii", "upright", "wrapped_number", "no_solution_words",
+    "all_reals",
 }  # fmt: skip
 
 
