@@ -26,6 +26,7 @@ from .limits import Limits, MiB
 from .pool import Child, ChildFailed, NoFreeUid, Pool, UidRange
 from .protocol import ProtocolError, read_frame, write_frame
 from .result import RunResult
+from .socketpath import socket_path_problem
 from .zygote import ZygoteClient, start_zygote
 
 PROBE_CODE = """
@@ -99,6 +100,9 @@ class SandboxServer:
         await self.probe(pool_size=self.options.pool_size)
         if not self.host.report.may_serve:
             return False
+        problem = socket_path_problem(self.options.socket_path)
+        if problem:
+            raise OSError(problem)
         self.pool.refill()
         _make_socket_dir(self.options.socket_path)
         with contextlib.suppress(FileNotFoundError):
@@ -407,6 +411,9 @@ def _literal(text: str) -> dict[str, Any]:
 def serve(options: ServerOptions) -> int:
     """Set up the host, probe, and serve until SIGTERM; prints one JSON ready line on stdout."""
     set_process_name("sandbox-server")
+    problem = socket_path_problem(options.socket_path)
+    if problem:  # before the slow warm-up, and in one line
+        return _cannot_listen(options.socket_path, problem)
     host = prepare_host(
         HostOptions(options.limits, options.simulate_missing, options.allow_insecure, _project_root())
     )
@@ -422,11 +429,8 @@ async def _serve(options: ServerOptions, host: Host, zygote: ZygoteClient) -> in
     try:
         started = await server.start()
     except OSError as exc:  # the socket path cannot be made or bound
-        message = f"cannot listen on {options.socket_path}: {exc.strerror or exc}"
-        _announce({"ready": False, "error": message})
-        print(message, file=sys.stderr)
         await server.close()
-        return 2
+        return _cannot_listen(options.socket_path, exc.strerror or str(exc))
     report = host.report.to_dict()
     if not started:
         _announce({"ready": False, "error": host.report.refusal(), "report": report})
@@ -439,6 +443,13 @@ async def _serve(options: ServerOptions, host: Host, zygote: ZygoteClient) -> in
         return 1
     await server.serve_until_stopped()
     return 0
+
+
+def _cannot_listen(socket_path: str, cause: str) -> int:
+    message = f"sandbox server: cannot listen on {socket_path!r}: {cause}"
+    _announce({"ready": False, "error": message})
+    print(message, file=sys.stderr)
+    return 2
 
 
 def _make_socket_dir(socket_path: str) -> None:

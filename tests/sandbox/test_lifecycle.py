@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -316,3 +317,44 @@ async def test_clients_hanging_up_while_waiting_for_a_child_lose_no_uid(secret_i
         for _ in range(6):  # a lost uid (or a child kept for nobody) would leave these waiting
             result = await asyncio.wait_for(sb.run("print(6 * 7)"), 20)
             assert result.stdout == "42\n", result
+
+
+def _bad_socket_paths(tmp_path: Path, keep: list[socket.socket]) -> dict[str, tuple[str, str]]:
+    """Name -> (socket path, the cause its error must give); ``keep`` holds the live listener."""
+    (tmp_path / "a-directory").mkdir()
+    (tmp_path / "notes.txt").write_text("keep me")
+    live = socket.socket(socket.AF_UNIX)
+    live.bind(str(tmp_path / "live.sock"))
+    live.listen()
+    keep.append(live)
+    long_dir = tmp_path / ("d" * 100)
+    return {
+        "too_long": (str(long_dir / "sandbox.sock"), "at most 107"),
+        "empty": ("", "the path is empty"),
+        "existing_directory": (str(tmp_path / "a-directory"), "existing directory"),
+        "existing_file": (str(tmp_path / "notes.txt"), "not a socket"),
+        "parent_is_a_file": (str(tmp_path / "notes.txt" / "s.sock"), "Not a directory"),
+        "parent_not_writable": ("/proc/sys/sandbox/s.sock", "/proc/sys is not writable"),
+        "live_server": (str(tmp_path / "live.sock"), "another server is listening"),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["too_long", "empty", "existing_directory", "existing_file", "parent_is_a_file", "parent_not_writable",
+     "live_server"],
+)  # fmt: skip
+async def test_a_bad_socket_path_fails_in_one_line_naming_path_and_cause(tmp_path, case: str) -> None:
+    listeners: list[socket.socket] = []
+    path, cause = _bad_socket_paths(tmp_path, listeners)[case]
+    argv = [sys.executable, "-m", "sandbox", "serve", "--socket", path, "--pool-size", "1"]
+    done = await asyncio.to_thread(
+        subprocess.run, argv, cwd=PROJECT_ROOT, env={"LANG": "C.UTF-8"}, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2, done
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert f"cannot listen on {path!r}: " in done.stderr and cause in done.stderr, done.stderr
+    assert json.loads(done.stdout)["ready"] is False
+    assert (tmp_path / "notes.txt").read_text() == "keep me"  # never replaced
+    listeners[0].close()
