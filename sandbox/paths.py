@@ -1,4 +1,4 @@
-"""Removing host paths from text that goes back to the caller (tracebacks, error messages)."""
+"""Removing host paths from text that goes back to the caller (output, tracebacks, error messages)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class PathScrubber:
-    """Rewrites ``<site-packages>/sympy/core/x.py`` as ``<sympy>/core/x.py``, the stdlib as ``<stdlib>``,
-    and any other known host prefix as ``<host>``."""
+    """Rewrites ``<site-packages>/sympy/core/x.py`` as ``<sympy>/core/x.py`` (the directory alone as
+    ``<site-packages>``), the stdlib as ``<stdlib>``, and any other known host prefix as ``<host>``."""
 
     site_dirs: tuple[str, ...]
     stdlib_dirs: tuple[str, ...]
@@ -29,7 +29,9 @@ class PathScrubber:
 
     def scrub(self, text: str) -> str:
         for prefix in self.site_dirs:
-            text = re.sub(re.escape(prefix) + r"/([^/\s\"']+)", r"<\1>", text)
+            if prefix in text:  # most output holds no path: skip the regex
+                text = re.sub(re.escape(prefix) + r"/([^/\s\"']+)", r"<\1>", text)
+                text = text.replace(prefix, "<site-packages>")  # the directory itself (sys.path)
         for prefix in self.stdlib_dirs:
             text = text.replace(prefix, "<stdlib>")
         for prefix in self.other_dirs:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -291,7 +292,7 @@ class SandboxServer:
         child = await self.pool.acquire(wait=timeout)  # a uid free within the run's own deadline
         try:
             with self.pool.running():
-                return await child.run(
+                result = await child.run(
                     code,
                     timeout,
                     self._keep_bytes,
@@ -300,6 +301,15 @@ class SandboxServer:
                 )
         finally:
             self.pool.release(child)
+        return self._without_host_paths(result)
+
+    def _without_host_paths(self, result: RunResult) -> RunResult:
+        """Host paths out of everything returned: code prints ``sympy.__file__`` or ``sys.path``, calls
+        ``traceback.print_exc()``, or library code warns (the child scrubbed only its traceback)."""
+        scrub = self.host.plan.scrubber.scrub
+        return dataclasses.replace(
+            result, stdout=scrub(result.stdout), stderr=scrub(result.stderr), error=scrub(result.error)
+        )
 
     @property
     def _keep_bytes(self) -> int:
@@ -337,7 +347,7 @@ class SandboxServer:
             session.last_used = time.monotonic()
             if session.child.exited.done():
                 session.dead_reason = f"its process ended ({session.child.dead_reason or result.status})"
-            return result
+            return self._without_host_paths(result)
 
     async def _watch_session(self, session: ServerSession) -> None:
         while not session.dead_reason:

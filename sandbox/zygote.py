@@ -23,6 +23,7 @@ import os
 import select
 import signal
 import socket
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -85,6 +86,8 @@ def _zygote_main(chan: socket.socket, plan: ChildPlan, workroot: str | None) -> 
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1):
             signal.signal(sig, signal.SIG_DFL)  # children keep these defaults
         streams = standard_streams()
+        # The server's command line names its socket and parent: code sees an interpreter's instead.
+        sys.argv, sys.orig_argv = [""], ["python3"]
         collapse_heap()  # here, not in the server: pages it shares with a child it forked are split
         while True:
             readable, _, _ = select.select([chan, wake_r], [], [])

@@ -186,6 +186,25 @@ async def test_traceback_has_no_host_paths(sandbox: Sandbox) -> None:
     assert "<sympy>/" in result.error
 
 
+async def test_output_shows_no_host_paths_and_code_still_reads_sources(sandbox: Sandbox) -> None:
+    # Module files, sys.path, the interpreter, the server's argv (its socket), a warning from library
+    # code and a traceback the code prints itself: nothing returned shows where the host keeps them.
+    code = (
+        "import inspect, os, sys, traceback, warnings, sympy, numpy\n"
+        "print(sympy.__file__, numpy.__file__, os.__file__, inspect.getsourcefile(sympy.solve))\n"
+        "print(sys.path, sys.executable, sys.prefix, sys.base_prefix, sys.argv, sys.orig_argv)\n"
+        "print(sympy, sympy.solve.__code__.co_filename, len(inspect.getsource(sympy.solve)) > 1000)\n"
+        "warnings.warn_explicit('from a library', UserWarning, sympy.__file__, 1)\n"
+        "try:\n    sympy.sympify('x +* 2')\nexcept Exception:\n    traceback.print_exc()\n"
+    )
+    result = await sandbox.run(code)
+    assert result.ok and "True\n" in result.stdout, result
+    assert "<sympy>/__init__.py" in result.stdout and "<sympy>/core/sympify.py" in result.stderr
+    returned = result.stdout + result.stderr
+    for host_path in (str(PROJECT_ROOT), "/root/", ".venv", "/site-packages", "sandbox-sock", "/usr/lib/py"):
+        assert host_path not in returned, host_path
+
+
 # --- processes ---
 
 
