@@ -16,7 +16,8 @@ The rules, in the order they are tried (see `numbers`, `numerals`, `normalize`, 
    base-n numerals ``1011_2``: the same digits in the same base (``52`` is ``52_8``, ``3`` is not ``11_2``);
    plain numbers: exact for integers and fractions, decimals by the digits written, percent as a value (or
    with the sign dropped like a unit, never a bare x100), scientific notation as the number written out
-   (``1e6``, ``6.02\\times10^{23}``);
+   (``1e6``, ``6.02\\times10^{23}``); an angle with a degree sign is the same angle in radians
+   (``45^\\circ`` is ``\\frac{\\pi}{4}``; a bare ``45`` is not);
 7. collections by their brackets: a set ``\\{8,-2\\}`` is never the point ``(8,-2)``, a tuple ``(-2,1)``
    never the list of roots ``1,-2`` (see `shapes`);
 8. everything else goes to math-verify (sets, intervals, tuples, matrices, equations, expressions), with exact
@@ -38,7 +39,7 @@ from math import gcd, isqrt
 import sympy
 
 from app.grading.extract import extract_answer
-from app.grading.normalize import normalize, unwrap_text
+from app.grading.normalize import has_degree_sign, normalize, unwrap_text
 from app.grading.numbers import (
     PlainNumber,
     expand_scientific,
@@ -92,6 +93,7 @@ def check(reference: str, answer: str, *, strict: bool = False) -> Verdict:
     if problem := _unreadable(ans_text):
         return Verdict(False, "parse_error", f"the answer is {problem}", ref_text)
     ref, ans = normalize(ref_text), normalize(ans_text)
+    ref, ans = _in_radians(ref_text, ref, ans), _in_radians(ans_text, ans, ref)
     if not ans:
         return Verdict(False, "no_answer", "the submission holds no answer", ref)
     try:
@@ -120,6 +122,19 @@ def _unreadable(text: str) -> str | None:
     if deepest > MAX_NESTING:
         return f"nested too deeply to parse (over {MAX_NESTING} brackets)"
     return None
+
+
+def _in_radians(text: str, normalized: str, other: str) -> str:
+    """An angle in degrees (``45^\\circ``) as radians (``\\frac{1\\pi}{4}``) when the other side is in radians
+    (holds ``\\pi``) and marks no degrees; else `normalized`. A bare 45 is no angle in degrees."""
+    if not has_degree_sign(text) or "\\pi" not in other or has_degree_sign(other):
+        return normalized
+    number = parse_plain_number(normalized)
+    if number is None:
+        return normalized
+    turns = number.value / 180
+    sign = "-" if turns < 0 else ""
+    return rf"{sign}\frac{{{abs(turns.numerator)}\pi}}{{{turns.denominator}}}"
 
 
 def _compare(ref: str, ans: str) -> tuple[str, str]:

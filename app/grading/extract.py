@@ -43,6 +43,7 @@ _PROSE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}\s+[A-Za-z]{2,}\s+[A-Za-z]{2,}"
 _BOX_GAP = re.compile(
     r"^(?:[\s$,;&~]|\\[,;!]|\\q?quad|\\text\s*\{\s*(?:and|or|,)\s*\}|\b(?:and|or)\b|\\\(|\\\))*$"
 )
+_ELLIPSIS_END = re.compile(r"\d\s*\.{3}$")
 _EMPTY = re.compile(r"^[\s.?!\-–—_*]*$")
 
 
@@ -127,7 +128,10 @@ def _strip_sentence(tail: str) -> str:
         return next(g for g in segment.groups() if g is not None)
     cut = re.search(r"\.\s+[A-Z]", tail)
     tail = tail[: cut.start()] if cut else tail
-    return tail.strip().rstrip(".").strip().strip("*")  # "The answer is **5**." (bold, then the full stop)
+    tail = tail.strip()
+    if not _ELLIPSIS_END.search(tail):
+        tail = tail.rstrip(".")
+    return tail.strip().strip("*")  # "The answer is **5**." (bold, then the full stop)
 
 
 def _last_expression(text: str) -> str | None:
@@ -145,7 +149,8 @@ def _clean(answer: str | None) -> str | None:
     for opener, closer in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
         if answer.startswith(opener) and answer.endswith(closer) and len(answer) >= len(opener) + len(closer):
             answer = answer[len(opener) : len(answer) - len(closer)].strip()
-    answer = answer.rstrip(" .;").strip()
+    if not _ELLIPSIS_END.search(answer):  # "0.333..." keeps its ellipsis: a repeating decimal (`normalize`)
+        answer = answer.rstrip(" .;").strip()
     if _EMPTY.match(answer):
         return None
     return answer

@@ -35,6 +35,9 @@ Then removed (documented homework rules):
   any words inside ``\\text{}`` right after a number are removed (``5\\text{ m}``, ``12\\text{ apples}``),
   and so are one or two plain words of 3+ letters after a whole-answer number (``20 apples``, ``12 red
   cars``, ``3/4 cup``; not ``2 squared``, ``5 hundred``, ``3 quarters``, ``1 or more``, nor single letters).
+- an ellipsis after a decimal: the digits it ends with twice or more are its repetend (``0.333...``,
+  ``0.1666\\ldots``, ``0.2727…`` -> ``0.\\overline{3}``, ``0.1\\overline{6}``, ``0.\\overline{27}``); with no
+  repeated block (``3.14159...``) the decimal as written;
 - a leading ``=`` or ``\\approx`` with nothing before it (``= 5``, ``≈ 3.14``: the value, whose digits the
   checker's decimal rule judges);
 - a leading "x =" style assignment is kept: equations are compared by the checker, not stripped here.
@@ -47,7 +50,7 @@ import re
 from app.grading.ascii_math import ascii_to_symbols
 from app.grading.unicode_math import unicode_to_latex
 
-__all__ = ["UNITS", "normalize", "unwrap_text"]
+__all__ = ["UNITS", "has_degree_sign", "normalize", "unwrap_text"]
 
 UNITS: tuple[str, ...] = (
     # length / area / volume
@@ -103,6 +106,10 @@ _TEXT_WRAP = re.compile(r"\\(?:text|textbf|textit|textrm|mbox|mathrm|mathbf|oper
 _DEGREES = re.compile(
     r"\^\s*\{?\s*\\circ\s*\}?|\\circ|°|\\degree|(?<=\d)\s*\^\s*(?:o|\{\s*o\s*\})(?![A-Za-z])"
 )
+_DEGREE_WORD = re.compile(r"(?<=\d)\s*(?:\\text\s*\{\s*)?deg(?:rees?)?\b", re.IGNORECASE)
+# A decimal then an ellipsis ("0.333...", "0.1666\ldots", "0.2727…"): its last digits may be a repetend.
+_ELLIPSIS = re.compile(r"^(?P<number>[+-]?\d*\.(?P<digits>\d+))\s*(?:\.{3}|…|\\[lc]?dots\b)$")
+_MAX_REPETEND = 6
 _CURRENCY = re.compile(r"\\\$|(?<!\\)\$|€|£|¥|¢|\\euro")
 # A currency code before the amount ("USD 18", "US$18", "Rs. 250"); after it, the code is a unit (`UNITS`).
 _CURRENCY_CODE = re.compile(r"^(-?)\s*(?:USD|US|EUR|GBP|INR|Rs\.?)\s*(?=[\d.])")
@@ -161,8 +168,29 @@ def normalize(answer: str) -> str:
     if _PLAIN_THOUSANDS.match(s):
         s = s.replace(",", "").replace(" ", "")
     s = re.sub(r"\s+", " ", s)
+    s = _ELLIPSIS.sub(_repeating_decimal, s.strip())
     s = s.strip().rstrip(".").strip()
     return _MIXED_NUMBER.sub(_mixed_number, s)
+
+
+def has_degree_sign(answer: str) -> bool:
+    """True when `answer` marks degrees (``30^\\circ``, ``30°``, ``30 degrees``); `normalize` removes them."""
+    return bool(_DEGREES.search(answer) or _DEGREE_WORD.search(answer))
+
+
+def _repeating_decimal(match: re.Match[str]) -> str:
+    """``0.1666...`` as ``0.1\\overline{6}``: the shortest block the digits end with twice or more is the
+    repetend; with none (``3.14159...``) the digits written are the decimal."""
+    number, digits = match["number"], match["digits"]
+    for size in range(1, _MAX_REPETEND + 1):
+        block = digits[-size:]
+        if len(digits) >= 2 * size and digits.endswith(block * 2):
+            fixed = digits
+            while fixed.endswith(block):
+                fixed = fixed[: -len(block)]
+            head = number[: len(number) - len(digits)]
+            return rf"{head}{fixed}\overline{{{block}}}"
+    return number
 
 
 def _words_answer(s: str) -> str:

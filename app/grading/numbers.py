@@ -7,6 +7,9 @@ Rule for decimals (the "digits the student wrote" rule):
   when it equals the reference correctly rounded to the number of decimal places written
   (``|ref - ans| <= 0.5 * 10**-places``) and carries at least `MIN_SIGNIFICANT_DIGITS` significant digits:
   ``0.3333`` and ``0.33333`` are 1/3, ``0.33`` and ``0.333`` are not;
+- an answer of 15 or more significant digits is a computed double as Python prints it: it is accepted within
+  one double's spacing of the reference (``1.4142135623730951`` for sqrt(2), ``0.6666666666666666`` for 2/3,
+  whose last digit is not the correctly rounded one);
 - a decimal *reference* may be the key's own rounding: an answer with more places (or an exact value) is
   accepted when it rounds to the reference at the reference's number of places and is precise enough to be
   the value rounded, not another short answer: an exact value with no terminating decimal (key ``0.33``,
@@ -15,14 +18,15 @@ Rule for decimals (the "digits the student wrote" rule):
   and ``4.54`` are not it (they were: they round to it).
 Scientific notation, when it is the whole answer, is the number written out: ``1e6`` is 1000000, ``1E6``
 too, ``2.5e-3`` is the decimal 0.0025 (its places and significant digits are those of the written-out form),
-and so are ``6.02\\times 10^{23}``, ``3\\cdot 10^{-8}`` and typed ``3*10^8`` (math-verify made the mantissa a
-float, so ``6.02\\times 10^{23}`` was not 602000000000000000000000).
+and so are ``6.02\\times 10^{23}``, ``3\\cdot 10^{-8}`` and typed ``3*10^8``, ``3.2 x 10^5`` (math-verify made
+the mantissa a float, so ``6.02\\times 10^{23}`` was not 602000000000000000000000).
 A lowercase ``e`` with a signed exponent after an integer other than 1 is Euler's number (``2e-1`` is
 2e - 1, ``e-1`` and ``3e`` are never numbers); a decimal mantissa (``2.5e-3``), a mantissa of 1 (``1e-6``)
 or a zero-padded exponent (``2e-05``, as Python prints) make it e-notation.
-A repeating decimal is the exact fraction it stands for: the repetend under ``\\overline{}`` or ``\\bar{}``
-(``0.\\overline{3}`` and ``0.1\\overline{6}`` are 1/3 and 1/6), in parentheses (``0.(3)``, ``0.1(6)``: the
-European notation, never a product) or dotted (``0.\\dot{3}``; ``0.\\dot{1}\\dot{2}`` repeats 12).
+A repeating decimal is the exact fraction it stands for: the repetend under ``\\overline{}`` or
+``\\bar{}``, one digit also unbraced (``0.\\bar3``; ``0.\\overline{3}`` and ``0.1\\overline{6}`` are
+1/3 and 1/6), in parentheses (``0.(3)``, ``0.1(6)``: the European notation, never a product) or dotted
+(``0.\\dot{3}``; ``0.\\dot{1}\\dot{2}`` repeats 12).
 A whole answer in English number words below a thousand is that integer: ``eighteen``, ``twenty-one``,
 ``one hundred and five`` (GSM8K answers a teacher would accept); ``one two`` and ``eighteen apples`` are no
 numbers. A count with one scale word (hundred, thousand, million, billion, trillion) is the exact number it
@@ -47,6 +51,8 @@ __all__ = [
 ]  # fmt: skip
 
 MIN_SIGNIFICANT_DIGITS = 4
+_DOUBLE_DIGITS = 15  # a printed double has 15-17 significant digits
+_DOUBLE_EPS = Fraction(1, 2**52)  # the double next to x is x * 2**-52 away: the error of a computed value
 
 _INT = r"\d+"
 _DECIMAL = r"(?:\d+\.\d*|\.\d+)"
@@ -58,7 +64,7 @@ _SCIENTIFIC = re.compile(
 # 0.1\overline{6}, 0.(3), 0.\dot{1}\dot{2}: the digits before the repetend, then the repetend.
 _REPEATING = re.compile(
     r"^(?P<sign>[+-]?)\s*(?P<int>\d*)\.(?P<fixed>\d*)\s*"
-    r"(?:\\(?:overline|bar)\s*\{\s*(?P<bar>\d+)\s*\}|\(\s*(?P<paren>\d+)\s*\)"
+    r"(?:\\(?:overline|bar)\s*(?:\{\s*(?P<bar>\d+)\s*\}|(?P<bar1>\d))|\(\s*(?P<paren>\d+)\s*\)"
     r"|\\dot\s*\{?(?P<dot1>\d)\}?(?:(?P<between>\d*)\\dot\s*\{?(?P<dot2>\d)\}?)?)$"
 )
 _SMALL = (
@@ -79,9 +85,9 @@ _SCALED = re.compile(
     rf"^(?P<sign>[+-]?)\s*(?P<count>{_DECIMAL}|{_INT}|[a-z][a-z\- ]*?)\s+(?P<scale>{'|'.join(_SCALES)})"
     r"(?:\s+(?:and\s+)?(?P<rest>[a-z][a-z\- ]*))?$"
 )
-# 3\times 10^{8}, 6.02 \cdot 10^{23}, 3*10^8 (typed 10^23 is 10 to the 23rd, not 10^2 followed by 3).
+# 3\times 10^{8}, 6.02 \cdot 10^{23}, 3*10^8, 3.2 x 10^5 (typed 10^23 is 10 to the 23rd, not 10^2 then 3).
 _TIMES_TEN = re.compile(
-    rf"^(?P<sign>[+-]?)\s*(?P<mantissa>{_DECIMAL}|{_INT})\s*(?:\\times|\\cdot|\*)\s*10\s*\^\s*"
+    rf"^(?P<sign>[+-]?)\s*(?P<mantissa>{_DECIMAL}|{_INT})\s*(?:\\times|\\cdot|\*|[xX])\s*10\s*\^\s*"
     r"(?:\{\s*(?P<exp>[+-]?\d{1,3})\s*\}|(?P<exp1>[+-]?\d{1,3}))$"
 )
 _SLASH = re.compile(rf"^(?P<sign>[+-]?)\s*(?P<num>{_INT})\s*/\s*(?P<den>{_INT})\s*(?P<pct>\\?%)?$")
@@ -189,7 +195,7 @@ def _scaled(s: str) -> Fraction | None:
 
 def _from_repeating(m: re.Match[str]) -> PlainNumber:
     """The exact value of a repeating decimal: ``0.1\\overline{6}`` is 1/10 + 6/90 = 1/6."""
-    repetend = m["bar"] or m["paren"] or m["dot1"] + (m["between"] or "") + (m["dot2"] or "")
+    repetend = m["bar"] or m["bar1"] or m["paren"] or m["dot1"] + (m["between"] or "") + (m["dot2"] or "")
     fixed = m["fixed"]
     value = Fraction(int(m["int"] or "0")) + Fraction(int(fixed or "0"), 10 ** len(fixed))
     value += Fraction(int(repetend), (10 ** len(repetend) - 1) * 10 ** len(fixed))
@@ -230,7 +236,16 @@ def numbers_equal(
         return _more_precise(answer) and _rounds_to(answer.value, reference, reference_places)
     if not answer.is_decimal or (terminates(reference) and not irrational):
         return False
-    return answer.significant >= MIN_SIGNIFICANT_DIGITS and _rounds_to(reference, answer.value, answer.places)
+    if answer.significant < MIN_SIGNIFICANT_DIGITS:
+        return False
+    return _rounds_to(reference, answer.value, answer.places) or _printed_double(reference, answer)
+
+
+def _printed_double(reference: Fraction, answer: PlainNumber) -> bool:
+    """A float as Python prints it: the shortest digits that give back the double, which may be one unit off
+    the correctly rounded last digit (``1.4142135623730951`` for sqrt(2), ``0.6666666666666666`` for 2/3)."""
+    close = abs(reference - answer.value) <= abs(reference) * _DOUBLE_EPS
+    return answer.significant >= _DOUBLE_DIGITS and close
 
 
 def _more_precise(answer: PlainNumber) -> bool:
