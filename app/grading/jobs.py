@@ -90,7 +90,7 @@ class HomeworkRunner:
         async with self._admission:
             await self._admit()
             info = await asyncio.to_thread(self.store.create, homework)
-        self._start_submitted(info.id)
+        self._start_submitted(info.id, homework)
         return info
 
     async def submit_keyed(self, homework: HomeworkSet, key: str) -> tuple[JobInfo, bool]:
@@ -103,7 +103,7 @@ class HomeworkRunner:
             await self._admit()
             info, created = await asyncio.to_thread(self.store.create_keyed, homework, key)
         if created:
-            self._start_submitted(info.id)
+            self._start_submitted(info.id, homework)
         return info, created
 
     async def _admit(self) -> None:
@@ -112,8 +112,8 @@ class HomeworkRunner:
             if unfinished >= self.max_unfinished:
                 raise TooManyJobs(unfinished, self.max_unfinished, self._retry_after(unfinished))
 
-    def _start_submitted(self, job_id: str) -> None:
-        task = self._start(job_id)
+    def _start_submitted(self, job_id: str, homework: HomeworkSet) -> None:
+        task = self._start(job_id, homework)
         if task is not None:
             submitted = time.monotonic()
             task.add_done_callback(lambda t: self._job_ended(t, submitted))
@@ -194,28 +194,31 @@ class HomeworkRunner:
         except StoreUnavailable as exc:  # the leases then expire on their own
             log.warning("homework jobs: cannot release leases: %s", exc)
 
-    def _start(self, job_id: str) -> asyncio.Task[None] | None:
+    def _start(self, job_id: str, homework: HomeworkSet | None = None) -> asyncio.Task[None] | None:
+        """Run the job in a task; `homework` is its set when the caller has it (a submission): reading a
+        set of 50,000 rows back from the store holds the interpreter ~0.3 s, every request waiting."""
         if job_id in self._tasks:
             return None
-        task = asyncio.get_running_loop().create_task(self._run(job_id), name=f"homework-{job_id}")
+        run = self._run(job_id, homework)
+        task = asyncio.get_running_loop().create_task(run, name=f"homework-{job_id}")
         self._tasks[job_id] = task
         task.add_done_callback(lambda _t: self._tasks.pop(job_id, None))
         return task
 
-    async def _run(self, job_id: str) -> None:
+    async def _run(self, job_id: str, homework: HomeworkSet | None) -> None:
         """Run the job; while the store cannot be written (disk full, locked, read-only) wait and go on from
         what is stored, so the job neither fails nor hangs in `running` when the store comes back."""
         delay = STORE_RETRY_FIRST_S
         while True:
             try:
-                await self._run_once(job_id)
+                await self._run_once(job_id, homework)
                 return
             except StoreUnavailable as exc:
                 log.warning("homework job %s waits %g s for its store: %s", job_id, delay, exc)
                 await asyncio.sleep(delay)
                 delay = min(2 * delay, STORE_RETRY_MAX_S)
 
-    async def _run_once(self, job_id: str) -> None:
+    async def _run_once(self, job_id: str, homework: HomeworkSet | None) -> None:
         # Compare-and-set: a job cancelled, finished, or run by another live process is not claimed.
         dead = await asyncio.to_thread(self._dead_owner, job_id)
         if not await asyncio.to_thread(self.store.claim, job_id, self.owner, self.lease_s, dead):
@@ -224,7 +227,7 @@ class HomeworkRunner:
         assert job is not None
         keeper = asyncio.get_running_loop().create_task(self._keep_lease(job_id, job))
         try:
-            await self._grade_job(job_id)
+            await self._grade_job(job_id, homework)
         finally:
             keeper.cancel()
 
@@ -246,9 +249,10 @@ class HomeworkRunner:
                 job.cancel()
                 return
 
-    async def _grade_job(self, job_id: str) -> None:
+    async def _grade_job(self, job_id: str, homework: HomeworkSet | None) -> None:
         try:
-            homework = await asyncio.to_thread(self.store.homework, job_id)
+            if homework is None:
+                homework = await asyncio.to_thread(self.store.homework, job_id)
             keys = await self._key_problems(job_id, homework.problems)
             await self._check_submissions(job_id, homework, keys)
             await asyncio.to_thread(self.store.transition, job_id, "completed", ("running",))
