@@ -227,6 +227,11 @@ class Child:
                 return "timeout", f"CPU time limit exceeded (RLIMIT_CPU, {ended.cpu_seconds:.1f} s used)"
             if sig == signal.SIGKILL:
                 return "killed", "process killed by SIGKILL (out of memory?)"
+            if sig == signal.SIGSEGV:
+                return "killed", (
+                    "process killed by signal SIGSEGV (a crash: recursion deeper than the C stack after "
+                    "sys.setrecursionlimit, or native code given bad input)"
+                )
             return "killed", f"process killed by signal {signal.Signals(sig).name}"
         code = os.WEXITSTATUS(ended.status)
         return "killed", f"process exited with status {code} during the run (os._exit?)"

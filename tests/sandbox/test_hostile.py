@@ -390,6 +390,30 @@ async def test_fd_level_flood_that_swallows_errors_is_stopped(tight_sandbox: San
     assert result.status == "output_limit" and result.truncated
 
 
+async def test_runaway_recursion_under_a_raised_limit_is_a_prompt_recursion_error(sandbox: Sandbox) -> None:
+    # Model code often raises the recursion limit; formatting a 100,000-frame traceback took ~6 s of
+    # the run's budget, so the run ended as a timeout instead of the RecursionError it raised.
+    code = "import sys\nsys.setrecursionlimit(10**5)\ndef f(n):\n    return f(n + 1)\nf(0)"
+    result = await sandbox.run(code, timeout=3)
+    assert result.status == "error", result
+    assert result.error.rstrip().endswith("frames omitted in the middle]"), result.error[-300:]
+    assert "RecursionError: maximum recursion depth exceeded" in result.error
+    assert '<cell>", line 5, in <module>' in result.error  # the head of the traceback is kept
+
+
+async def test_recursion_past_the_c_stack_is_a_clear_crash_and_the_server_serves_on(
+    sandbox: Sandbox,
+) -> None:
+    code = "import sys\nsys.setrecursionlimit(10**6)\nl = []\nfor i in range(200_000):\n    l = [l]\nl == [l]"
+    async with sandbox.session() as s:
+        result = await s.run(code, timeout=10)
+        assert result.status == "killed" and "SIGSEGV" in result.error, result
+        assert "recursion deeper than the C stack" in result.error, result
+        after = await s.run("print(1)")
+        assert after.status == "killed" and "SessionDead" in after.error
+    assert (await sandbox.run("print(6 * 7)")).stdout == "42\n"
+
+
 # --- persistence ---
 
 
