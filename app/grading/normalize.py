@@ -38,8 +38,13 @@ Then removed (documented homework rules):
 - an ellipsis after a decimal: the digits it ends with twice or more are its repetend (``0.333...``,
   ``0.1666\\ldots``, ``0.2727…`` -> ``0.\\overline{3}``, ``0.1\\overline{6}``, ``0.\\overline{27}``); with no
   repeated block (``3.14159...``) the decimal as written;
-- a leading ``=`` or ``\\approx`` with nothing before it (``= 5``, ``≈ 3.14``: the value, whose digits the
-  checker's decimal rule judges);
+- a leading ``=``, ``\\approx`` or word for it (approximately, approx., about, roughly, around, nearly) with
+  nothing before it (``= 5``, ``≈ 3.14``, ``about 5``: the value, whose digits the checker's decimal rule
+  judges), and a closing note on the rounding in parentheses (``5 (rounded)``, ``2.24 (to the nearest
+  hundredth)``; ``5 (or 6)`` is no note);
+- style that changes no value: font, size and colour switches (``{\\bf 7}``, ``\\large 7``,
+  ``\\color{red}{7}``), ``\\underline{}``/``\\emph{}`` (their content stays), Markdown bold around the
+  whole answer (``**7**``);
 - a leading "x =" style assignment is kept: equations are compared by the checker, not stripped here.
 """
 
@@ -81,7 +86,22 @@ _ANGLE = re.compile(r"\\(?:langle|rangle)(?![A-Za-z])")
 _BASE_DIGITS = re.compile(r"\\(?:text|textrm|mathrm|mbox)\s*\{\s*(\d[0-9A-Z]*)\s*\}(?=\s*_)|\((\d+)\)(?=_)")
 _LOG_E = re.compile(r"\\log\s*_\s*(?:e|\{\s*e\s*\})(?![A-Za-z])")
 # "= 5" and "≈ 3.14" state the value; "x = 5" keeps its variable.
-_LEADING_RELATION = re.compile(r"^\s*(?:=|\\approx(?![A-Za-z]))\s*")
+_LEADING_RELATION = re.compile(
+    r"^\s*(?:=|\\approx(?![A-Za-z])|(?i:approximately|approx\.?|about|roughly|around|nearly)\s+(?=[-+$\d.\\(]))\s*"
+)
+# A closing note on how the value was rounded, bare or in \text{}: "5 (rounded)", "2.24 (to the nearest
+# hundredth)"; a note must start with one of these words ("5 (or 6)" is a hedge and stays).
+_ROUNDING_NOTE = re.compile(
+    r"(?<=[\d)\]}])\s*(?:\\text\s*\{\s*)?\(\s*(?i:rounded|approx(?:\.|imately)?|exact(?:ly)?|estimated?"
+    r"|to (?:the nearest|\d+|one|two|three|four) )[A-Za-z .]*\)\s*\}?\s*$"
+)
+# Font, size and colour switches that change no value: "{\bf 7}", "\large 7", "\color{red}{7}".
+_STYLE_SWITCH = re.compile(
+    r"\\(?:textstyle|scriptstyle|large|Large|LARGE|huge|Huge|small|normalsize|footnotesize|bf|it|rm|sf|tt"
+    r"|boldmath)(?![A-Za-z])\s*|\\color\s*\{[A-Za-z]*\}\s*"
+)
+_STYLE_WRAP = re.compile(r"\\(?:underline|uline|emph)\s*\{([^{}]*)\}")
+_MARKDOWN_BOLD = re.compile(r"^\*\*([^*]+)\*\*$")  # "**7**" around a bare answer
 # Whole answers in words, read inside any \text{} (`unwrap_text`): the empty set, a limit that does not exist,
 # the real line.
 _NO_SOLUTION = re.compile(
@@ -149,6 +169,7 @@ def unwrap_text(s: str) -> str:
 def normalize(answer: str) -> str:
     """The answer as LaTeX, with spacing, separators, currency, degrees and units removed (see module doc)."""
     s = unicode_to_latex(ascii_to_symbols(answer.strip()))
+    s = _MARKDOWN_BOLD.sub(r"\1", _STYLE_WRAP.sub(r"\1", _STYLE_SWITCH.sub("", s)))
     s = _LATEX_THOUSANDS.sub("", s)  # before spacing goes: ",\\!" is a separator, ", " a list's comma
     s = _SPACING.sub(lambda m: " " if m.group(0) in ("\\ ", "~", "\\quad", "\\qquad") else "", s)
     s = _COLON.sub(":", s)
@@ -156,7 +177,7 @@ def normalize(answer: str) -> str:
     s = _LOG_E.sub(r"\\ln", s)
     s = _BASE_DIGITS.sub(lambda m: m[1] or m[2], s)
     s = _EMPTY_SET.sub(r"\\emptyset", _SYMPY_INFINITY.sub(r"\\infty", s))
-    s = _words_answer(_LEADING_RELATION.sub("", s))
+    s = _words_answer(_ROUNDING_NOTE.sub("", _LEADING_RELATION.sub("", s)))
     s = _WRAPPED_NUMBER.sub(r"\1", _UPRIGHT_CONSTANT.sub(r"\1", s))
     s = _DEGREES.sub("", s)
     s = _CURRENCY_CODE.sub(r"\1", _CURRENCY.sub("", s))

@@ -32,6 +32,8 @@ A whole answer in English number words below a thousand is that integer: ``eight
 numbers. A count with one scale word (hundred, thousand, million, billion, trillion) is the exact number it
 names: ``2.5 billion`` is 2500000000, ``1 million`` and ``one million`` 1000000, ``twelve hundred`` 1200,
 ``two thousand five hundred`` 2500 (a rounded figure is not the exact value: ``1.3 million`` is not 1283400).
+A fraction in words is its value: ``one half``, ``a half`` and ``half`` are 1/2, ``two-thirds`` and ``3
+quarters`` 2/3 and 3/4, ``one and a half`` 3/2; an ordinal alone (``fifth``) is no fraction.
 Percent: ``5\\%`` is the value 1/20, so it equals 0.05. The sign may also be dropped like a unit: ``5\\%``
 and a bare 5 are equal (a key of 20 for "what percentage ..." accepts ``20\\%``). Two bare numbers are never
 scaled: 5 is not 0.05 and not 500.
@@ -79,6 +81,15 @@ _WORDS = re.compile(
     rf"(?:(?P<tens>{'|'.join(_TENS[2:])})(?:[- ](?P<ones>{_ONE_TO_NINE}))?"
     rf"|(?P<small>{'|'.join(sorted(_SMALL, key=len, reverse=True))}))?$"
 )
+_DENOMINATORS = {
+    "half": 2, "third": 3, "quarter": 4, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
+    "ninth": 9, "tenth": 10,
+}  # fmt: skip
+# [whole and] [count] denominator: "one and a half", "two-thirds", "3 quarters", "half".
+_FRACTION_WORDS = re.compile(
+    r"^(?:(?P<whole>\d+|[a-z][a-z\- ]*?) and )?(?:(?P<count>\d+|an?|[a-z][a-z\- ]*?)[ -])?"
+    r"(?P<den>half|halves|(?:third|quarter|fourth|fifth|sixth|seventh|eighth|ninth|tenth)s?)$"
+)
 _SCALES = {"hundred": 100, "thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
 # "2.5 billion", "one million", "twelve hundred", "two thousand five hundred": a count, then one scale word.
 _SCALED = re.compile(
@@ -123,6 +134,8 @@ def parse_plain_number(s: str) -> PlainNumber | None:
         return PlainNumber(Fraction(value), s)
     if (scaled := _scaled(s)) is not None:
         return PlainNumber(scaled, s)
+    if (fraction := _fraction_words(s)) is not None:
+        return PlainNumber(fraction, s)
     if m := _REPEATING.match(s):
         return _from_repeating(m)
     if m := _SLASH.match(s):
@@ -191,6 +204,27 @@ def _scaled(s: str) -> Fraction | None:
         return None
     total = value * scale + rest
     return -total if m["sign"] == "-" else Fraction(total)
+
+
+def _fraction_words(s: str) -> Fraction | None:
+    """``two thirds`` -> 2/3, ``3 quarters`` -> 3/4, ``one and a half`` -> 3/2, ``half`` -> 1/2; None unless
+    `s` is that. An ordinal with no count (``fifth``) is no fraction."""
+    m = _FRACTION_WORDS.match(s.strip().lower())
+    if m is None:
+        return None
+    denominator = _DENOMINATORS[m["den"].rstrip("s") if m["den"] != "halves" else "half"]
+    count = _count(m["count"]) if m["count"] else (1 if denominator == 2 else None)
+    whole = _count(m["whole"]) if m["whole"] else 0
+    if count is None or whole is None:
+        return None
+    return whole + Fraction(count, denominator)
+
+
+def _count(word: str) -> int | None:
+    """``a``/``an`` -> 1, digits or number words -> their integer; else None."""
+    if word in ("a", "an"):
+        return 1
+    return int(word) if word.isdigit() else _number_words(word)
 
 
 def _from_repeating(m: re.Match[str]) -> PlainNumber:

@@ -17,7 +17,7 @@ RULES = {
     "degrees", "choice", "text", "roots", "tuple", "interval", "set", "matrix", "equation", "assignment",
     "symbolic", "precision", "complex", "strict", "infinity", "unicode", "repeating", "ratio", "base",
     "plus_minus", "words", "scientific", "ascii", "upright", "wrapped_number", "no_solution_words",
-    "all_reals", "ellipsis",
+    "all_reals", "ellipsis", "approximate", "latex_junk", "fraction_words",
 }  # fmt: skip
 
 
