@@ -485,13 +485,29 @@ async def test_no_other_request_data_in_the_childs_memory(sandbox: Sandbox) -> N
         ("mknodat", 259, "-100, b'/tmp/fifo', 0o10600, 0"),
         ("io_setup", 206, "1, ctypes.byref(ctypes.c_ulong(0))"),
         ("unassigned_1023", 1023, ""),
+        # performance counters, execution domains, fds of other processes, fanotify, exec by fd,
+        # signals by pid (queued, to a thread of the server, to every process), own session or group
+        ("perf_event_open", 298, "0, 0, -1, -1, 0"),
+        ("personality", 135, "0x0040000"),
+        ("pidfd_open", 434, "os.getppid(), 0"),
+        ("pidfd_send_signal", 424, "3, 9, 0, 0"),
+        ("pidfd_getfd", 438, "3, 3, 0"),
+        ("fanotify_init", 300, "0, 0"),
+        ("execveat", 322, "-100, b'/usr/bin/true', None, None, 0"),
+        ("rt_sigqueueinfo", 129, "os.getppid(), 9, None"),
+        ("tgkill_server", 234, "os.getppid(), os.getppid(), 9"),
+        ("kill_everyone", 62, "-1, 9"),
+        ("setsid", 112, ""),
+        ("setpgid", 109, "0, 0"),
+        ("sched_setattr", 314, "0, 0, 0"),
+        ("seccomp", 317, "0, 0, 0"),
     ],
 )
 async def test_raw_syscall_through_ctypes_is_denied(
     sandbox: Sandbox, name: str, number: int, args: str
 ) -> None:
     code = (
-        "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+        "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
         f"print(libc.syscall({number}, {args}), ctypes.get_errno())"
     )
     result = await sandbox.run(code)
@@ -651,6 +667,98 @@ async def test_limits_and_priority_of_other_processes_are_out_of_reach(sandbox: 
     result = await sandbox.run(code)
     assert result.stdout == "-1 1\n(32, 64)\n", result
     assert_denied(result)
+
+
+async def test_kernel_and_shared_memory_files_are_out_of_reach(sandbox: Sandbox) -> None:
+    # /dev/shm would carry data between runs and sessions; /proc/sys and /sys tune the host's kernel;
+    # /proc/self/mem would write through page protections.
+    for code in (
+        "open('/dev/shm/channel', 'w').write('x')",
+        "open('/proc/sys/kernel/hostname', 'w').write('x')",
+        "open('/sys/kernel/mm/transparent_hugepage/enabled', 'w').write('never')",
+        "open('/proc/self/mem', 'r+b', buffering=0)",
+        "import os\nprint(os.listdir('/dev'))",
+    ):
+        result = await sandbox.run(code)
+        assert result.status == "error", (code, result)
+        assert "PermissionError" in result.error or "FileNotFoundError" in result.error, (code, result)
+
+
+async def test_hard_limits_cannot_be_raised(sandbox: Sandbox) -> None:
+    for limit in ("RLIMIT_NPROC", "RLIMIT_AS", "RLIMIT_NOFILE", "RLIMIT_FSIZE", "RLIMIT_CPU"):
+        code = f"import resource\nresource.setrlimit(resource.{limit}, (2**40, 2**40))"
+        result = await sandbox.run(code)
+        assert result.status == "error" and "not allowed to raise maximum limit" in result.error, result
+
+
+async def test_a_thread_bomb_meets_the_task_limit(sandbox: Sandbox) -> None:
+    code = (
+        "import threading, time\nstarted = 0\ntry:\n    for _ in range(10_000):\n"
+        "        threading.Thread(target=time.sleep, args=(100,), daemon=True).start()\n"
+        "        started += 1\nexcept RuntimeError as exc:\n    print(started < 64, exc)"
+    )
+    result = await sandbox.run(code)
+    assert result.ok and result.stdout == "True can't start new thread\n", result
+    assert (await sandbox.run("print(6 * 7)")).stdout == "42\n"
+
+
+async def test_killing_its_own_process_group_ends_only_the_run(sandbox: Sandbox) -> None:
+    result = await sandbox.run("import os, signal\nprint('bye', flush=True)\nos.kill(0, signal.SIGKILL)")
+    assert result.status == "killed" and result.stdout == "bye\n", result
+    assert (await sandbox.ping())["pong"] is True
+    assert (await sandbox.run("print(6 * 7)")).stdout == "42\n"
+
+
+async def test_control_channel_replaced_by_stdout_ends_the_run(sandbox: Sandbox) -> None:
+    # The reply then lands in the captured output, and the server sees its channel close.
+    result = await sandbox.run("import os\nos.dup2(1, 3)\nprint('x')")
+    assert result.status == "killed", result
+    assert (await sandbox.run("print(6 * 7)")).stdout == "42\n"
+
+
+async def test_a_forged_early_reply_does_not_let_the_code_run_on(sandbox: Sandbox) -> None:
+    # The run ends at the forged "ok", and its child (busy on) is killed with it, not left to burn CPU.
+    code = (
+        "import json, os, struct\nbody = json.dumps({'status': 'ok', 'error': ''}).encode()\n"
+        "os.write(3, struct.pack('>I', len(body)) + body)\nwhile True:\n    pass"
+    )
+    info = await sandbox.ping()
+    result = await sandbox.run(code, timeout=30)
+    assert result.status == "ok", result
+    await asyncio.sleep(1.0)
+    low, high = info["uids"]
+    busy = [pid for pid, _, _ in uid_processes(low, high) if _cpu_seconds(pid) > 0.5]
+    assert busy == []
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def test_odd_output_bytes_come_back_as_text(tight_sandbox: Sandbox) -> None:
+    # Invalid UTF-8, NUL bytes, lone surrogates and one huge line must not break the reply.
+    code = (
+        "import os, sys\nos.write(1, b'\\xff\\xfe\\x00abc\\xed\\xa0\\x80\\n')\n"
+        "print('\\udcff\\x00')\nsys.stderr.write('\\ud800' + 'y' * 1_000_000)"
+    )
+    result = await tight_sandbox.run(code)
+    assert result.ok, result
+    assert result.stdout.startswith("\ufffd\ufffd\x00abc") and "\\udcff\x00\n" in result.stdout
+    assert result.stderr.startswith("\\ud800yyy") and result.truncated
+    result.stdout.encode(), result.stderr.encode()  # what a JSON or HTTP layer does next
+
+
+async def test_a_full_tmpfs_is_gone_for_the_next_run(tight_sandbox: Sandbox) -> None:
+    fill = "for i in range(100):\n    open(f'f{i}', 'wb').write(b'0' * 512 * 1024)"
+    full = await tight_sandbox.run(fill)
+    assert full.status == "error" and "No space left on device" in full.error, full
+    after = await tight_sandbox.run("open('note', 'wb').write(b'0' * 1024 * 1024)\nprint('written')")
+    assert after.stdout == "written\n", after
 
 
 async def test_after_the_suite_no_sandbox_process_remains_and_sympy_works(secret_in_environment) -> None:
