@@ -282,18 +282,51 @@ def _restore_builtins() -> None:
     builtins.__dict__.update(_BUILTINS)
 
 
-# Frames kept at each end of a deeper traceback.
+# Frames kept at each end of a deeper traceback; exceptions kept of a longer chain (the latest ones).
 TRACEBACK_ENDS = 50
+CHAIN_KEPT = 30
 
 
 def _format(exc: BaseException, scrubber: PathScrubber) -> str:
     try:
+        _cut_chain(exc)
         _shorten_tracebacks(exc)
         tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
         text = "".join(traceback.format_exception(type(exc), exc, tb))
     except BaseException:
         text = f"{type(exc).__name__}: {exc}"
     return clip_text(scrubber.scrub(text), MAX_ERROR).text
+
+
+def _cut_chain(exc: BaseException) -> None:
+    """Keep the latest ``CHAIN_KEPT`` exceptions of the chain that formatting follows (each one's cause,
+    else its context): formatting 20,000 chained exceptions took ~3 s of the run's budget, and the
+    output cap keeps only the head and tail of what it prints anyway."""
+    current: BaseException | None = exc
+    seen: set[int] = set()
+    depth = 0
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        depth += 1
+        earlier = _earlier(current)
+        if depth == CHAIN_KEPT and earlier is not None:
+            omitted = _chain_length(earlier)
+            current.__cause__ = current.__context__ = None
+            current.add_note(f"[{omitted} earlier chained exceptions omitted]")
+            return
+        current = earlier
+
+
+def _earlier(exc: BaseException) -> BaseException | None:
+    return exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+
+
+def _chain_length(exc: BaseException | None) -> int:
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        exc = _earlier(exc)
+    return len(seen)
 
 
 def _shorten_tracebacks(exc: BaseException) -> None:

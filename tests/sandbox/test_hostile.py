@@ -401,6 +401,18 @@ async def test_runaway_recursion_under_a_raised_limit_is_a_prompt_recursion_erro
     assert '<cell>", line 5, in <module>' in result.error  # the head of the traceback is kept
 
 
+async def test_a_huge_chain_of_exceptions_is_a_prompt_error(sandbox: Sandbox) -> None:
+    # Formatting 20,000 chained exceptions took ~3 s: 50,000 ended as a timeout, not an error.
+    code = (
+        "e = None\nfor i in range(50_000):\n    try:\n        raise ValueError(i) from e\n"
+        "    except ValueError as x:\n        e = x\nraise e"
+    )
+    result = await sandbox.run(code, timeout=3)
+    assert result.status == "error", result
+    assert "earlier chained exceptions omitted]" in result.error, result.error[:300]
+    assert result.error.rstrip().endswith("ValueError: 49999"), result.error[-300:]
+
+
 async def test_recursion_past_the_c_stack_is_a_clear_crash_and_the_server_serves_on(
     sandbox: Sandbox,
 ) -> None:
