@@ -49,7 +49,7 @@ from app.grading.numbers import (
 )
 from app.grading.numerals import base_numbers_equal, parse_base_number, parse_ratio
 from app.grading.shapes import shapes_conflict
-from app.grading.symbolic import exact_number, parse_math, symbolic_equal
+from app.grading.symbolic import exact_number, keep_letter_case, parse_math, symbolic_equal
 from app.grading.verdict import Verdict
 
 __all__ = ["MAX_ANSWER_CHARS", "MAX_NESTING", "check", "check_many"]
@@ -160,7 +160,8 @@ def _compare(ref: str, ans: str) -> tuple[str, str]:
     if shapes_conflict(ref, ans):  # a set is no point; a tuple is no list of roots (`shapes`)
         return "not_equal", "a set, a tuple and a list of values are different answers"
     # math-verify would read 1e6 as 1·e·6: it gets e-notation written out, as the plain numbers were read.
-    return _compare_symbolic(expand_scientific(ref), expand_scientific(ans), ref_number, ans_number)
+    ref, ans = keep_letter_case(expand_scientific(ref), expand_scientific(ans))
+    return _compare_symbolic(ref, ans, ref_number, ans_number)
 
 
 def _compare_choice(ref: str, ans: str) -> tuple[str, str]:

@@ -3,6 +3,9 @@
 math-verify's own `signal.alarm` timeouts are switched off (they fail outside the main thread); the time bound
 is enforced by `CheckerPool`, which kills a worker that overruns.
 Our corrections around it:
+- its parser lowercases letters (``3R^2`` is ``3r^2``, a documented leniency); where either side writes one
+  letter in both cases (``a+A``, ``\\frac{A}{a}``) they are two variables, so each capital is renamed first
+  (`keep_letter_case`; ``a+A`` was ``2a``);
 - ``x^(...)`` is rewritten to ``x^{...}`` with balanced parentheses (its regex cuts ``5^(5^(5^5))`` short);
 - single-letter units are never stripped (we strip our own documented list in `normalize`);
 - a single ``\\pm`` (``\\mp``) that math-verify cannot read, inside a fraction, gives the set of both values:
@@ -44,7 +47,7 @@ from math_verify import parse, verify
 from math_verify.parser import LatexExtractionConfig, NormalizationConfig
 from sympy.core.function import AppliedUndef
 
-__all__ = ["exact_number", "parse_math", "symbolic_equal"]
+__all__ = ["exact_number", "keep_letter_case", "parse_math", "symbolic_equal"]
 
 # math-verify warns on every call that timeouts are disabled; we bound time ourselves.
 logging.getLogger("math_verify").setLevel(logging.ERROR)
@@ -67,6 +70,13 @@ _FRAC_DIGIT = re.compile(r"\\frac\s?\{([^{}]*)\}\s?(\d)")
 _BRACE_DIGIT = re.compile(r"\}\s?(?=\d)")
 _PLUS_MINUS = re.compile(r"\\(pm|mp)(?![A-Za-z])")
 _DISJUNCTIONS = frozenset({"or", "lor", "vee"})
+# A run of letters outside a command: in math, each letter is a variable ("bB" is b·B), except in a word.
+_LETTER_RUN = re.compile(r"(?<![A-Za-z\\])[A-Za-z]+")
+_WORDS_IN_MATH = frozenset(
+    {"or", "and", "sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp", "max", "min", "gcd", "lcm",
+     "mod", "det", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh"}
+)  # fmt: skip
+_NAMING_ARGUMENT = re.compile(r"\\(?:mathbb|mathcal|text|textrm|mathrm|operatorname|begin|end)\s*\{[^{}]*\}")
 _EXACT_PRECISION = 60
 _NOT_FINITE = (sympy.S.Infinity, sympy.S.NegativeInfinity, sympy.S.ComplexInfinity, sympy.S.NaN)
 
@@ -94,6 +104,56 @@ def parse_math(answer: str) -> sympy.Basic | sympy.MatrixBase | None:
         if imaginary:
             expr = expr.subs(imaginary)
     return expr
+
+
+def keep_letter_case(reference: str, answer: str) -> tuple[str, str]:
+    """Both answers with each capital letter renamed (``A`` -> ``A_{u}``) when either uses one letter in both
+    cases (``a+A``), else unchanged.
+
+    math-verify's parser lowercases letters, so ``a+A`` was ``2a`` and ``\\frac{A}{a}`` was 1; where one side
+    writes both cases they are two variables. One case per letter keeps the documented leniency
+    (``3R^2`` is ``3r^2``).
+    """
+    if not (_mixed_case(reference) or _mixed_case(answer)):
+        return reference, answer
+    return _rename_capitals(reference), _rename_capitals(answer)
+
+
+def _letters(text: str) -> set[str]:
+    return {
+        letter
+        for run in _LETTER_RUN.findall(_NAMING_ARGUMENT.sub(" ", text))
+        if run.lower() not in _WORDS_IN_MATH
+        for letter in run
+    }
+
+
+def _mixed_case(text: str) -> bool:
+    letters = _letters(text)
+    return any(letter.isupper() and letter.lower() in letters for letter in letters)
+
+
+def _rename_capitals(text: str) -> str:
+    """Capitals outside naming arguments as ``X_{u}``, which lowercasing cannot merge with ``x``."""
+    out, start = [], 0
+    for match in _NAMING_ARGUMENT.finditer(text):
+        out += [_capitals_subscripted(text[start : match.start()]), match[0]]
+        start = match.end()
+    return "".join([*out, _capitals_subscripted(text[start:])])
+
+
+def _capitals_subscripted(text: str) -> str:
+    """Each capital of a letter run as ``X_{u}``; one with a subscript of its own (``A_1``) stays."""
+
+    def rename(match: re.Match[str]) -> str:
+        run = match[0]
+        if run.lower() in _WORDS_IN_MATH:
+            return run
+        subscripted = text[match.end() : match.end() + 1] == "_"
+        keep = len(run) - 1 if subscripted else -1
+        return "".join(f"{ch}_{{u}}" if ch.isupper() and i != keep else ch for i, ch in enumerate(run))
+
+    return _LETTER_RUN.sub(rename, text)
 
 
 def _guard_fractions(answer: str) -> str:
