@@ -144,6 +144,8 @@ async def submit(
     idempotency_key: str | None = Header(None, alias=IDEMPOTENCY_HEADER, description=_KEY_DOC),
 ) -> JobInfo | JSONResponse:
     """Queue a homework set for grading; poll `GET /homework/{id}` for progress."""
+    if idempotency_key is not None and (bad := _bad_key(idempotency_key)) is not None:
+        return error_response(400, "invalid_idempotency_key", bad)  # before a set of megabytes is read
     homework = await _read_set(request)
     runner = _runner(request)
     created = True
@@ -151,8 +153,6 @@ async def submit(
         if idempotency_key is None:
             info = await runner.submit(homework)
         else:
-            if (bad := _bad_key(idempotency_key)) is not None:
-                return error_response(400, "invalid_idempotency_key", bad)
             info, created = await runner.submit_keyed(homework, idempotency_key)
     except TooManyJobs as exc:
         HOMEWORK_REJECTED.inc()
