@@ -14,6 +14,10 @@ rewritten as LaTeX by `app.grading.unicode_math` (their module docs list the rul
 - ISO's upright constants ``\\mathrm{i}``, ``\\text{i}``, ``\\mathrm{e}`` -> ``i``, ``e``
   (``3+4\\text{i}`` was ``3+4`` with a unit dropped); a whole answer that is one wrapper around a number
   (``\\text{10}``, ``\\textbf{10 cm}``, ``\\hbox{5}``, ``\\mathbf{-3}``) -> its content;
+- set-builder notation as its condition (``\\{x \\mid x > 2\\}``, ``{x | x > 2}``,
+  ``\\{x \\in \\mathbb{R} : x > 2\\}`` -> ``x > 2``, which the checker reads as the interval it describes);
+  French interval brackets turned outward as open ends (``]3, +\\infty[`` -> ``(3,+\\infty)``, ``[1,3[`` ->
+  ``[1,3)``, ``]1;3]`` -> ``(1,3]``);
 - a plain-text mixed number (an integer, one space, a proper fraction) that is the whole answer or a whole
   comma-separated item: ``2 1/2`` -> ``\\frac{5}{2}``, ``-2 1/2`` -> ``-\\frac{5}{2}`` (``2 3/2``, ``x 1/2``
   and ``2 1/2x`` stay as written), like ``2\\frac{1}{2}`` and ``2½``.
@@ -130,6 +134,14 @@ _DEGREE_WORD = re.compile(r"(?<=\d)\s*(?:\\text\s*\{\s*)?deg(?:rees?)?\b", re.IG
 # A decimal then an ellipsis ("0.333...", "0.1666\ldots", "0.2727…"): its last digits may be a repetend.
 _ELLIPSIS = re.compile(r"^(?P<number>[+-]?\d*\.(?P<digits>\d+))\s*(?:\.{3}|…|\\[lc]?dots\b)$")
 _MAX_REPETEND = 6
+# Set-builder notation, the whole answer: "\{x \mid x > 2\}", "{x | x > 2}", "\{x \in \mathbb{R} : x > 2\}".
+_SET_BUILDER = re.compile(
+    r"^\\?\{\s*[A-Za-z]\s*(?:\\in\s*\\mathbb\s*\{?R\}?\s*)?(?:\\mid|\\vert|\||:)\s*(?P<condition>.+?)\s*\\?\}$"
+)
+# French interval brackets, the whole answer: "]3, +\infty[" is (3, \infty), "[1,3[" is [1,3); or ';'.
+_FRENCH_INTERVAL = re.compile(
+    r"^(?P<left>[\[\]])\s*(?P<a>[^\[\](){};,]+?)\s*[,;]\s*(?P<b>[^\[\](){};,]+?)\s*(?P<right>[\[\]])$"
+)
 _CURRENCY = re.compile(r"\\\$|(?<!\\)\$|€|£|¥|¢|\\euro")
 # A currency code before the amount ("USD 18", "US$18", "Rs. 250"); after it, the code is a unit (`UNITS`).
 _CURRENCY_CODE = re.compile(r"^(-?)\s*(?:USD|US|EUR|GBP|INR|Rs\.?)\s*(?=[\d.])")
@@ -178,6 +190,7 @@ def normalize(answer: str) -> str:
     s = _BASE_DIGITS.sub(lambda m: m[1] or m[2], s)
     s = _EMPTY_SET.sub(r"\\emptyset", _SYMPY_INFINITY.sub(r"\\infty", s))
     s = _words_answer(_ROUNDING_NOTE.sub("", _LEADING_RELATION.sub("", s)))
+    s = _SET_BUILDER.sub(r"\g<condition>", _FRENCH_INTERVAL.sub(_interval_brackets, s.strip()))
     s = _WRAPPED_NUMBER.sub(r"\1", _UPRIGHT_CONSTANT.sub(r"\1", s))
     s = _DEGREES.sub("", s)
     s = _CURRENCY_CODE.sub(r"\1", _CURRENCY.sub("", s))
@@ -197,6 +210,14 @@ def normalize(answer: str) -> str:
 def has_degree_sign(answer: str) -> bool:
     """True when `answer` marks degrees (``30^\\circ``, ``30°``, ``30 degrees``); `normalize` removes them."""
     return bool(_DEGREES.search(answer) or _DEGREE_WORD.search(answer))
+
+
+def _interval_brackets(match: re.Match[str]) -> str:
+    """``]1,3[`` as ``(1,3)``: a bracket turned outward opens its end. ``[1,3]`` and ``[1;3]`` stay."""
+    left, right = match["left"], match["right"]
+    if (left, right) == ("[", "]"):
+        return match[0]
+    return f"{'(' if left == ']' else '['}{match['a']},{match['b']}{')' if right == '[' else ']'}"
 
 
 def _repeating_decimal(match: re.Match[str]) -> str:
