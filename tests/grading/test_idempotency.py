@@ -102,6 +102,15 @@ def test_malformed_keys_get_400_naming_the_header(service: Proc, key: str | byte
     assert _jobs(service) == before
 
 
+def test_a_key_sent_twice_gets_400(service: Proc) -> None:
+    before = _jobs(service)
+    headers = [("Idempotency-Key", "twice-1"), ("Idempotency-Key", "twice-2")]
+    refused = httpx.post(f"{service.url}/homework", json=_set(), headers=headers, timeout=30)
+    assert refused.status_code == 400, refused.text
+    assert "Idempotency-Key header was sent 2 times" in refused.json()["error"]["message"]
+    assert _jobs(service) == before
+
+
 def test_a_control_character_in_the_key_gets_400(service: Proc) -> None:
     """httpx will not send such a header; a raw client can."""
     body = json.dumps(_set()).encode()

@@ -144,8 +144,10 @@ async def submit(
     idempotency_key: str | None = Header(None, alias=IDEMPOTENCY_HEADER, description=_KEY_DOC),
 ) -> JobInfo | JSONResponse:
     """Queue a homework set for grading; poll `GET /homework/{id}` for progress."""
-    if idempotency_key is not None and (bad := _bad_key(idempotency_key)) is not None:
-        return error_response(400, "invalid_idempotency_key", bad)  # before a set of megabytes is read
+    if idempotency_key is not None:
+        bad = _bad_key(idempotency_key, len(request.headers.getlist(IDEMPOTENCY_HEADER)))
+        if bad is not None:  # before a set of megabytes is read
+            return error_response(400, "invalid_idempotency_key", bad)
     homework = await _read_set(request)
     runner = _runner(request)
     created = True
@@ -231,8 +233,11 @@ def _json_media(content_type: str | None) -> bool:
     return message.get_content_maintype() == "application" and json_subtype
 
 
-def _bad_key(key: str) -> str | None:
-    """Why an Idempotency-Key header value is refused, or None (HTTP headers reach us as Latin-1)."""
+def _bad_key(key: str, sent: int) -> str | None:
+    """Why an Idempotency-Key header value is refused, or None (HTTP headers reach us as Latin-1); `sent`
+    counts the header's lines (FastAPI passes the first: with two keys, which one was meant is unknown)."""
+    if sent > 1:
+        return f"the {IDEMPOTENCY_HEADER} header was sent {sent} times; send it once"
     if not key:
         return f"the {IDEMPOTENCY_HEADER} header is empty; send 1-{MAX_IDEMPOTENCY_KEY} characters"
     if len(key) > MAX_IDEMPOTENCY_KEY:
