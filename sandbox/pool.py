@@ -341,13 +341,18 @@ class Pool:
         async with self._uid_freed:
             # Checked again after each wake-up, with no await before the pop: the wait runs in a task
             # of its own, and a refill (which takes no lock) may take the uid before this one resumes.
-            while not (self._idle or self._free_uids):
+            while not self._claimable():
                 remaining = None if deadline is None else max(0.0, deadline - loop.time())
                 try:
                     await asyncio.wait_for(self._uid_freed.wait(), remaining)
                 except TimeoutError:
+                    if self._claimable():  # freed as the wait ran out: its wake-up is this caller's
+                        break
                     raise NoFreeUid(f"no sandbox uid came free within {wait:g} s") from None
             return self._idle.popleft() if self._idle else self._free_uids.popleft()
+
+    def _claimable(self) -> bool:
+        return bool(self._idle or self._free_uids)
 
     async def _release_when_ready(self, task: asyncio.Future[Child]) -> None:
         with contextlib.suppress(ChildFailed):
