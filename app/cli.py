@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from app.evaluation.cli import cmd_eval, eval_args
 from app.grading.cli import check_args, cmd_check, cmd_grade, grade_args
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
@@ -178,6 +179,7 @@ SUBCOMMANDS: dict[
     "replay-llm": (cmd_replay_llm, _replay_args, "serve recorded trajectories as a model server"),
     "check": (cmd_check, check_args, "check one answer against a reference; print the verdict as JSON"),
     "grade": (cmd_grade, grade_args, "grade a homework set from files; write a report"),
+    "eval": (cmd_eval, eval_args, "solve a JSONL problem set, score every answer, print the accuracy"),
 }
 
 
