@@ -27,7 +27,8 @@ Then removed (documented homework rules):
 - thousands separators: ``{,}`` and ``,\\!`` always; a plain ``12,345`` or ``12 345`` (SI) only when the whole
   answer is that one number in groups of three (otherwise the comma separates list items: ``1, 234`` is two
   numbers; and digits a space apart are never joined otherwise: ``2 3`` is not 23);
-- currency: ``\\$``, ``$``, ``€``, ``£``, ``¥``, ``¢``, "dollars", "cents", "euros", and a code before or
+- currency: an amount in dollars and cents is the decimal (``18 dollars and 50 cents`` -> ``18.50``);
+  ``\\$``, ``$``, ``€``, ``£``, ``¥``, ``¢``, "dollars", "cents", "euros", and a code before or
   after the amount (``USD 18``, ``US$18``, ``Rs. 250``, ``18 USD``, ``EUR``);
 - degrees: ``^\\circ``, ``^{\\circ}``, ``\\circ``, ``°``, ``\\degree``, "degrees", and a typed ``^o`` after a
   number (``120^o``);
@@ -142,6 +143,10 @@ _SET_BUILDER = re.compile(
 _FRENCH_INTERVAL = re.compile(
     r"^(?P<left>[\[\]])\s*(?P<a>[^\[\](){};,]+?)\s*[,;]\s*(?P<b>[^\[\](){};,]+?)\s*(?P<right>[\[\]])$"
 )
+# "18 dollars and 50 cents", "\$18 and 5 cents": the amount in dollars, 18.50 and 18.05.
+_DOLLARS_AND_CENTS = re.compile(
+    r"^(?:\\?\$\s*)?(?P<dollars>\d+)\s*(?:dollars?\s+)?and\s+(?P<cents>\d{1,2})\s*cents?$", re.IGNORECASE
+)
 _CURRENCY = re.compile(r"\\\$|(?<!\\)\$|€|£|¥|¢|\\euro")
 # A currency code before the amount ("USD 18", "US$18", "Rs. 250"); after it, the code is a unit (`UNITS`).
 _CURRENCY_CODE = re.compile(r"^(-?)\s*(?:USD|US|EUR|GBP|INR|Rs\.?)\s*(?=[\d.])")
@@ -193,6 +198,7 @@ def normalize(answer: str) -> str:
     s = _SET_BUILDER.sub(r"\g<condition>", _FRENCH_INTERVAL.sub(_interval_brackets, s.strip()))
     s = _WRAPPED_NUMBER.sub(r"\1", _UPRIGHT_CONSTANT.sub(r"\1", s))
     s = _DEGREES.sub("", s)
+    s = _DOLLARS_AND_CENTS.sub(lambda m: f"{m['dollars']}.{int(m['cents']):02d}", s)
     s = _CURRENCY_CODE.sub(r"\1", _CURRENCY.sub("", s))
     for _ in range(2):  # "5 \text{ cm}^2" and "10 square units" need two passes at most
         stripped = _TRAILING_UNIT.sub("", _TRAILING_TEXT_UNIT.sub("", s)).strip()

@@ -34,9 +34,9 @@ names: ``2.5 billion`` is 2500000000, ``1 million`` and ``one million`` 1000000,
 ``two thousand five hundred`` 2500 (a rounded figure is not the exact value: ``1.3 million`` is not 1283400).
 A fraction in words is its value: ``one half``, ``a half`` and ``half`` are 1/2, ``two-thirds`` and ``3
 quarters`` 2/3 and 3/4, ``one and a half`` 3/2; an ordinal alone (``fifth``) is no fraction.
-Percent: ``5\\%`` is the value 1/20, so it equals 0.05. The sign may also be dropped like a unit: ``5\\%``
-and a bare 5 are equal (a key of 20 for "what percentage ..." accepts ``20\\%``). Two bare numbers are never
-scaled: 5 is not 0.05 and not 500.
+Percent: ``5\\%`` (``five percent`` in words) is the value 1/20, so it equals 0.05. The sign may also be
+dropped like a unit: ``5\\%`` and a bare 5 are equal (a key of 20 for "what percentage ..." accepts
+``20\\%``). Two bare numbers are never scaled: 5 is not 0.05 and not 500.
 """
 
 from __future__ import annotations
@@ -90,6 +90,7 @@ _FRACTION_WORDS = re.compile(
     r"^(?:(?P<whole>\d+|[a-z][a-z\- ]*?) and )?(?:(?P<count>\d+|an?|[a-z][a-z\- ]*?)[ -])?"
     r"(?P<den>half|halves|(?:third|quarter|fourth|fifth|sixth|seventh|eighth|ninth|tenth)s?)$"
 )
+_WORDS_PERCENT = re.compile(r"^(?P<words>[A-Za-z][A-Za-z\- ]*?)\s*(?:\\?%|percent|per cent)$", re.IGNORECASE)
 _SCALES = {"hundred": 100, "thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
 # "2.5 billion", "one million", "twelve hundred", "two thousand five hundred": a count, then one scale word.
 _SCALED = re.compile(
@@ -132,6 +133,8 @@ def parse_plain_number(s: str) -> PlainNumber | None:
         return _from_literal(m["sign"], m["body"], bool(m["pct"]), s)
     if (value := _number_words(s)) is not None:
         return PlainNumber(Fraction(value), s)
+    if (m := _WORDS_PERCENT.match(s)) and (value := _number_words(m["words"])) is not None:
+        return PlainNumber(Fraction(value, 100), s, percent=True)  # "fifty percent" (normalize made it \%)
     if (scaled := _scaled(s)) is not None:
         return PlainNumber(scaled, s)
     if (fraction := _fraction_words(s)) is not None:
