@@ -681,6 +681,25 @@ async def test_limits_and_priority_of_other_processes_are_out_of_reach(sandbox: 
     assert_denied(result)
 
 
+async def test_a_sibling_sessions_process_is_out_of_reach(sandbox: Sandbox) -> None:
+    # Another user's session runs beside this run, under another uid: no signal, pidfd, memory read or
+    # /proc entry of it is reachable, and its state survives.
+    async with sandbox.session() as victim:
+        pid = (await victim.run("import os\nsecret = 'victim-data'\nprint(os.getpid())")).stdout.strip()
+        code = (
+            "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+            f"print(libc.kill({pid}, 9), libc.kill(-{pid}, 9), ctypes.get_errno())\n"
+            f"print(libc.syscall(434, {pid}, 0), ctypes.get_errno())\n"  # pidfd_open
+            f"print(libc.syscall(310, {pid}, 0, 0, 0, 0, 0), ctypes.get_errno())\n"  # process_vm_readv
+            f"print(libc.syscall(200, {pid}, 19), ctypes.get_errno())\n"  # tkill SIGSTOP
+            f"print(os.path.exists('/proc/{pid}/environ'))\n"
+        )
+        result = await sandbox.run(code)
+        assert result.stdout == "-1 -1 1\n-1 1\n-1 1\n-1 1\nFalse\n", result
+        after = await victim.run("print(secret)")
+        assert after.stdout == "victim-data\n", after
+
+
 async def test_kernel_and_shared_memory_files_are_out_of_reach(sandbox: Sandbox) -> None:
     # /dev/shm would carry data between runs and sessions; /proc/sys and /sys tune the host's kernel;
     # /proc/self/mem would write through page protections.
