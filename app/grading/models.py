@@ -26,10 +26,22 @@ MAX_SUBMISSIONS = 100_000
 JobStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
 
 
+_NOT_BLANK = {"type": "string", "pattern": r"\S"}
+
+
 class Problem(BaseModel):
     """One problem. Without a `reference`, the solver derives the key (and `problem` is then required)."""
 
-    model_config = ConfigDict(extra="forbid")
+    # The schema states the rule of `_needs_text_or_reference`, so clients generated from it know it too.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["reference"], "properties": {"reference": _NOT_BLANK}},
+                {"required": ["problem"], "properties": {"problem": {"minLength": 1}}},
+            ]
+        },
+    )
 
     id: str = Field(min_length=1, max_length=200, description="Unique within the set.")
     problem: str = Field("", max_length=MAX_ANSWER_CHARS, description="The problem statement.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import jsonschema
 import pytest
 
 JSON = {"content-type": "application/json"}
@@ -81,3 +82,24 @@ def test_a_very_long_job_id_is_not_echoed_back(client: httpx.Client):
     r = client.get("/homework/" + "a" * 5000)
     assert r.status_code == 404 and r.json()["error"]["code"] == "job_not_found"
     assert len(r.content) < 300
+
+
+def test_the_published_schema_refuses_what_the_service_refuses(client: httpx.Client):
+    # schemathesis found bodies and keys the schema allowed and the service refused
+    spec = client.get("/openapi.json").json()
+    post = spec["paths"]["/homework"]["post"]
+    body_schema = post["requestBody"]["content"]["application/json"]["schema"]
+    body_valid = jsonschema.Draft202012Validator({**body_schema, "components": spec["components"]}).is_valid
+    submissions = [{"student": "ann", "problem_id": "p", "answer": "1"}]
+    for problem in ({"id": "p"}, {"id": "p", "reference": " "}, {"id": "p", "reference": None}):
+        body = {"problems": [problem], "submissions": submissions}
+        assert client.post("/homework", json=body).status_code == 422
+        assert not body_valid(body), problem
+    assert body_valid({"problems": [{"id": "p", "reference": "1"}], "submissions": submissions})
+    assert body_valid({"problems": [{"id": "p", "problem": "1+0?"}], "submissions": submissions})
+    key_valid = jsonschema.Draft202012Validator(post["parameters"][0]["schema"]).is_valid
+    body = {"problems": [{"id": "p", "reference": "1"}], "submissions": submissions}
+    for key in ("", "k" * 256):
+        assert client.post("/homework", json=body, headers={"Idempotency-Key": key}).status_code == 400
+        assert not key_valid(key)
+    assert key_valid("3f2c9a7e-1b4d-4c8e-9f00-5a6b7c8d9e0f")

@@ -86,6 +86,8 @@ def _unknown(job_id: str) -> JSONResponse:
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY = 255
+# What `_bad_key` accepts, in the published schema (checked here, so the refusal is our 400, not a 422)
+_KEY_SCHEMA = {"minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY, "pattern": "^[ -~]+$"}
 
 _SUBMIT_ERRORS: dict[int | str, dict[str, Any]] = {
     200: {"description": "A retry: the job its `Idempotency-Key` made first.", "model": JobInfo},
@@ -141,7 +143,9 @@ _SET_BODY = {
 async def submit(
     request: Request,
     response: Response,
-    idempotency_key: str | None = Header(None, alias=IDEMPOTENCY_HEADER, description=_KEY_DOC),
+    idempotency_key: str | None = Header(
+        None, alias=IDEMPOTENCY_HEADER, description=_KEY_DOC, json_schema_extra=_KEY_SCHEMA
+    ),
 ) -> JobInfo | JSONResponse:
     """Queue a homework set for grading; poll `GET /homework/{id}` for progress."""
     if idempotency_key is not None:
