@@ -88,6 +88,8 @@ def prepare_host(options: HostOptions) -> Host:
     if workroot:
         os.chmod(workroot, 0o711)
     extra = [options.project_root] if options.project_root else []
+    if workroot:  # the children's work directories in the host's /tmp, shown by os.getcwd()
+        extra.append(workroot)
     seccomp, fs_policy = _seccomp_filter(layers), _landlock_policy(report, off)
     plan = ChildPlan(
         limits=options.limits,

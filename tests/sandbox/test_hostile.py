@@ -792,6 +792,15 @@ async def test_a_full_tmpfs_is_gone_for_the_next_run(tight_sandbox: Sandbox) -> 
     assert after.stdout == "written\n", after
 
 
+async def test_without_the_view_the_work_directory_path_is_not_shown(secret_in_environment) -> None:
+    # Without the filesystem view (Docker's default profile refuses mounts) a child works in a
+    # directory of the host's /tmp; its path is host layout like the venv's.
+    async with Sandbox(pool_size=1, server_args=("--simulate-missing", "filesystem_view")) as sb:
+        result = await sb.run("import os\nprint(os.getcwd(), os.path.abspath('f.txt'))\nopen('/nope/x')")
+    assert result.status == "error", result
+    assert "sandbox-work" not in result.stdout and result.stdout.startswith("<host>/"), result
+
+
 async def test_after_the_suite_no_sandbox_process_remains_and_sympy_works(secret_in_environment) -> None:
     async with Sandbox(pool_size=1) as sb:
         result = await sb.run("from sympy import *\nx = symbols('x')\nprint(solve(x**2 - 5*x + 6, x))")
