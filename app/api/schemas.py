@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from app.tir.solver import SolveRequest
 
 __all__ = [
+    "BODY_ERRORS",
     "ErrorBody",
     "ErrorDetail",
     "SampleOut",
@@ -37,7 +38,7 @@ class SolveBody(BaseModel):
     system_prompt: str | None = Field(
         None, max_length=4_000, description="Replaces the mode's system prompt."
     )
-    stream: bool = Field(False, description="Send Server-Sent Events while the trajectories grow.")
+    stream: StrictBool = Field(False, description="Send Server-Sent Events while the trajectories grow.")
 
     @field_validator("problem")
     @classmethod
@@ -117,3 +118,12 @@ class ErrorDetail(BaseModel):
 
 class ErrorBody(BaseModel):
     error: ErrorDetail
+
+
+# What any route with a JSON body may answer before the route runs (body_limit.py, errors.py).
+BODY_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "The body is not JSON (`invalid_json`), e.g. not UTF-8."},
+    408: {"model": ErrorBody, "description": "The body did not arrive in time (`body_timeout`)."},
+    413: {"model": ErrorBody, "description": "The body is too large (`body_too_large`)."},
+    415: {"model": ErrorBody, "description": "The body is not sent as `application/json`."},
+}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 __all__ = [
     "MAX_ANSWER_CHARS",
@@ -88,7 +88,7 @@ class HomeworkSet(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_EXAMPLE]})
 
     title: str | None = Field(None, max_length=200)
-    strict: bool = Field(False, description="Accept only answers in simplest form (2/4 is not 1/2).")
+    strict: StrictBool = Field(False, description="Accept only answers in simplest form (2/4 is not 1/2).")
     problems: list[Problem] = Field(min_length=1, max_length=MAX_PROBLEMS)
     submissions: list[Submission] = Field(min_length=1, max_length=MAX_SUBMISSIONS)
 

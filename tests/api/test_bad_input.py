@@ -103,3 +103,15 @@ def test_the_published_schema_refuses_what_the_service_refuses(client: httpx.Cli
         assert client.post("/homework", json=body, headers={"Idempotency-Key": key}).status_code == 400
         assert not key_valid(key)
     assert key_valid("3f2c9a7e-1b4d-4c8e-9f00-5a6b7c8d9e0f")
+
+
+@pytest.mark.parametrize(("path", "field"), [("/solve", "stream"), ("/homework", "strict")])
+@pytest.mark.parametrize("value", [0, 1, "yes", "false"])
+def test_a_flag_is_true_or_false_not_a_number_or_word(client: httpx.Client, path: str, field: str, value):
+    # the schema says boolean; pydantic's lax mode took 0, 'yes' and 'false' (the last as False)
+    body = {"problem": "What is 1 + 1?", field: value}
+    if path == "/homework":
+        body = {"problems": [{"id": "p", "reference": "2"}], "submissions": [], field: value}
+    r = client.post(path, json=body)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["message"].startswith(f"{field}: ")

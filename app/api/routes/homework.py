@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
 
 from app.api.errors import error_response
+from app.api.schemas import BODY_ERRORS
 from app.config import Settings
 from app.grading import (
     HomeworkRunner,
@@ -90,6 +91,7 @@ MAX_IDEMPOTENCY_KEY = 255
 _KEY_SCHEMA = {"minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY, "pattern": "^[ -~]+$"}
 
 _SUBMIT_ERRORS: dict[int | str, dict[str, Any]] = {
+    **BODY_ERRORS,
     200: {"description": "A retry: the job its `Idempotency-Key` made first.", "model": JobInfo},
     400: {"description": "The body is not valid JSON, or the `Idempotency-Key` header is malformed."},
     413: {"description": "Request body too large (setting `max_homework_body_bytes`)."},

@@ -12,7 +12,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import StreamingResponse
 
 from app.api.disconnect import unless_disconnected
-from app.api.schemas import ErrorBody, SolveBody, SolveResponse
+from app.api.schemas import BODY_ERRORS, ErrorBody, SolveBody, SolveResponse
 from app.observability import observed
 from app.tir.errors import SolveError
 from app.tir.solver import Solver
@@ -25,7 +25,12 @@ router = APIRouter(tags=["solve"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorBody, "description": "Model server or sandbox unreachable or failing."},
     504: {"model": ErrorBody, "description": "Model server timed out, or the request deadline passed."},
-    413: {"model": ErrorBody, "description": "Request body too large."},
+    429: {
+        "model": ErrorBody,
+        "description": "Too many solves running and waiting (`overloaded`); retry after `Retry-After`.",
+        "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
+    },
+    **BODY_ERRORS,
 }
 
 
