@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.tir.solver import SolveRequest
 
@@ -23,9 +23,12 @@ __all__ = [
 
 
 class SolveBody(BaseModel):
-    """A math problem to solve. Unset fields take the service defaults (see the settings)."""
+    """A math problem to solve. Unset fields take the service defaults (see the settings).
 
-    model_config = ConfigDict(extra="forbid")
+    Strict: every field has the JSON type the schema gives it (`"samples": "4"` or `"seed": false` is a
+    422 naming the field, not a quiet conversion)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     problem: str = Field(..., min_length=1, max_length=20_000, description="The problem statement.")
     mode: Literal["tir", "cot"] = Field("tir", description="`tir`: reason with Python; `cot`: prose only.")
@@ -38,7 +41,7 @@ class SolveBody(BaseModel):
     system_prompt: str | None = Field(
         None, max_length=4_000, description="Replaces the mode's system prompt."
     )
-    stream: StrictBool = Field(False, description="Send Server-Sent Events while the trajectories grow.")
+    stream: bool = Field(False, description="Send Server-Sent Events while the trajectories grow.")
 
     @field_validator("problem")
     @classmethod

@@ -105,10 +105,19 @@ def test_the_published_schema_refuses_what_the_service_refuses(client: httpx.Cli
     assert key_valid("3f2c9a7e-1b4d-4c8e-9f00-5a6b7c8d9e0f")
 
 
-@pytest.mark.parametrize(("path", "field"), [("/solve", "stream"), ("/homework", "strict")])
-@pytest.mark.parametrize("value", [0, 1, "yes", "false"])
-def test_a_flag_is_true_or_false_not_a_number_or_word(client: httpx.Client, path: str, field: str, value):
-    # the schema says boolean; pydantic's lax mode took 0, 'yes' and 'false' (the last as False)
+@pytest.mark.parametrize(
+    ("path", "field", "value"),
+    [
+        *(("/solve", "stream", value) for value in (0, 1, "yes", "false")),
+        *(("/homework", "strict", value) for value in (0, 1, "yes", "false")),
+        ("/solve", "seed", False),
+        ("/solve", "samples", "4"),
+        ("/solve", "temperature", "0.5"),
+        ("/solve", "problem", 7),
+    ],
+)
+def test_a_field_takes_its_json_type_not_a_look_alike(client: httpx.Client, path: str, field: str, value):
+    # the schema's types; pydantic's lax mode took 0 and 'false' for booleans, false and '4' for numbers
     body = {"problem": "What is 1 + 1?", field: value}
     if path == "/homework":
         body = {"problems": [{"id": "p", "reference": "2"}], "submissions": [], field: value}
