@@ -45,12 +45,22 @@ _REPLACEMENTS: tuple[tuple[str, str], ...] = (
 )
 
 
+_TEXT = re.compile(r"\\(?:text|mbox|mathrm)\{([^{}]*)\}")
+
+
+def _drop_text_units(s: str) -> str:
+    """Drop \\text{} units after a value ("5\\text{ cm}"); an answer that is only text ("\\text{(A)}",
+    "\\text{Yes}") keeps its words, or every such answer would normalise to "" and all vote together."""
+    without = _TEXT.sub("", s)
+    return without if without.strip() else _TEXT.sub(r"\1", s)
+
+
 def normalize_answer(answer: str) -> str:
     """Canonical string form: LaTeX spacing, units in \\text{}, dollar signs, thousands commas removed."""
     s = answer.strip()
     for old, new in _REPLACEMENTS:
         s = s.replace(old, new)
-    s = re.sub(r"\\(?:text|mbox|mathrm)\{[^{}]*\}", "", s)
+    s = _drop_text_units(s)
     s = re.sub(r"(?<=\d),(?=\d{3}(?:\D|$))", "", s)  # 10,080 -> 10080
     s = s.replace("\\$", "").replace(" ", "").rstrip(".")
     if re.fullmatch(r"-?\d+\.0+", s):

@@ -51,3 +51,17 @@ async def test_vote_with_injected_equivalence_and_no_answers():
     assert out.answer == "1" and out.votes[0].count == 2
     empty = await vote([None, None])
     assert empty.answer is None and empty.confidence == 0.0 and empty.votes == []
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [(r"\text{(A)}", r"\text{(B)}"), (r"\text{Yes}", r"\text{No}"), (r"\text{even}", r"\mathrm{odd}")],
+)
+async def test_answers_written_only_in_text_are_not_all_equal(a, b):
+    # units after a number are dropped ("5\text{ cm}" is 5); a word answer is the answer itself
+    assert not await normalized_equivalent(a, b)
+
+
+async def test_a_vote_between_multiple_choice_letters_counts_each_letter():
+    out = await vote([r"\text{(A)}", r"\text{(B)}", r"\text{(B)}"])
+    assert out.answer == r"\text{(B)}" and out.confidence == pytest.approx(2 / 3)
