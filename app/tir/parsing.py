@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass
 
 __all__ = [
@@ -19,8 +20,9 @@ __all__ = [
 
 OUTPUT_FENCE = "```output"
 # Qwen2.5-Math writes ```python; the other tags for it (```py, ```Python, ```python3) are runnable too
-_PY_OPEN = re.compile(r"```(?:python3?|py)[ \t]*\n", re.IGNORECASE)
-_FENCE_CLOSE = re.compile(r"^```[ \t]*$", re.MULTILINE)
+# \r\n line endings and fences indented as a whole (a block inside a list item) are blocks too
+_PY_OPEN = re.compile(r"```(?:python3?|py)[ \t]*\r?\n", re.IGNORECASE)
+_FENCE_CLOSE = re.compile(r"^[ \t]*```[ \t]*\r?$", re.MULTILINE)
 _OUTPUT_BLOCK = re.compile(r"```output\n.*?(?:\n```(?:\n|$)|$)", re.DOTALL)
 _BOXED = re.compile(r"\\(?:boxed|fbox)(?:\s*(\{)|[ \t]+([^\s${][^\s$]*))")  # \boxed{...} or \boxed 5
 
@@ -47,7 +49,7 @@ def _closed_blocks(text: str) -> list[CodeBlock]:
         close = _FENCE_CLOSE.search(text, m.end())
         if close is None:
             break
-        code = text[m.end() : close.start()]
+        code = textwrap.dedent(text[m.end() : close.start()].replace("\r\n", "\n"))
         blocks.append(CodeBlock(code=code.rstrip("\n"), start=m.start(), end=close.end()))
         pos = close.end()
     return blocks

@@ -166,3 +166,17 @@ async def test_a_box_inside_code_cut_by_the_token_limit_is_not_an_answer(
     cut = 'Let me compute.\n```python\nx = 6 * 7\nprint(f"The answer is \\\\boxed{{{x}}}")\nprint('
     sample = await solve_with(scripted, sandbox, body(cut, "length"), stream=False)
     assert sample.finish == "length" and sample.answer is None  # was answered with "{{x}}"
+
+
+CRLF = "Let me compute it.\r\n```python\r\nx = 6 * 7\r\nprint(x)\r\n```\r\n"
+IN_A_LIST = "1. Compute the product:\n   ```python\n   x = 6 * 7\n   print(x)\n   ```\n"
+
+
+async def test_blocks_with_windows_line_endings_or_indented_fences_run(scripted: Scripted, sandbox: Sandbox):
+    # a server on Windows (or a model trained on such text) ends lines with \r\n; a block inside a list item
+    # is indented as a whole: both are closed python blocks (they ended the trajectory without an answer)
+    for reply in (CRLF, IN_A_LIST):
+        sample = await solve_with(scripted, sandbox, body(reply), body(FORTY_TWO), stream=False)
+        assert [s.content for s in sample.steps if s.type == "code"] == ["x = 6 * 7\nprint(x)"]
+        assert [(s.status, s.content) for s in sample.steps if s.type == "output"] == [("ok", "42")]
+        assert sample.finish == "answered" and sample.answer == "42"
