@@ -392,8 +392,9 @@ class ModelClient:
                 if isinstance(chunk.get("usage"), dict):
                     usage = chunk["usage"]
                 for choice in chunk.get("choices") or []:
-                    delta = choice.get("text") if self.mode == "completions" else (choice.get("delta") or {})
-                    piece = delta if isinstance(delta, str) else delta.get("content")
+                    if not isinstance(choice, dict):
+                        continue  # a null entry carries nothing
+                    piece = self._streamed_piece(choice)
                     if piece:
                         await assembler.feed(piece)
                     finish = choice.get("finish_reason") or finish
@@ -408,6 +409,15 @@ class ModelClient:
         if not done and finish is None:
             raise _Retryable(ModelBadResponse("model server ended the stream before the completion finished"))
         return finish, usage
+
+    def _streamed_piece(self, choice: dict[str, Any]) -> str | None:
+        """The text of one streamed choice; a null `text` or `delta` (careless servers) is no text."""
+        if self.mode == "completions":
+            text = choice.get("text")
+        else:
+            delta = choice.get("delta")
+            text = delta.get("content") if isinstance(delta, dict) else None
+        return text if isinstance(text, str) else None
 
     def _transport_errors(self) -> _TransportErrors:
         return _TransportErrors(self.base_url)

@@ -78,3 +78,10 @@ async def test_a_server_ignoring_the_stop_strings_is_cut_off_soon_after(scripted
     started = time.monotonic()
     comp = await complete(scripted, runaway)
     assert comp.text == "```python\nprint(4)\n```\n" and time.monotonic() - started < 1.5
+
+
+async def test_a_null_text_or_null_choice_in_a_completions_stream(scripted: Scripted):
+    # a careless server ends with "text": null beside the finish reason, or pads choices with null
+    end = {"choices": [{"index": 0, "text": None, "finish_reason": "stop"}]}
+    comp = await complete(scripted, sse(piece("4"), {"choices": [None]}, end))
+    assert comp.text == "4" and comp.finish_reason == "stop"  # was an AttributeError, not a ModelError
