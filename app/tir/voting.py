@@ -63,6 +63,7 @@ def normalize_answer(answer: str) -> str:
     s = _drop_text_units(s)
     s = re.sub(r"(?<=\d),(?=\d{3}(?:\D|$))", "", s)  # 10,080 -> 10080
     s = s.replace("\\$", "").replace(" ", "").rstrip(".")
+    s = re.sub(r"^[A-Za-z][A-Za-z0-9_']?=(?=[^=])", "", s)  # x=5 is 5 (Qwen2.5-Math's evaluation)
     if re.fullmatch(r"-?\d+\.0+", s):
         s = s.split(".")[0]
     return s

@@ -65,3 +65,10 @@ async def test_answers_written_only_in_text_are_not_all_equal(a, b):
 async def test_a_vote_between_multiple_choice_letters_counts_each_letter():
     out = await vote([r"\text{(A)}", r"\text{(B)}", r"\text{(B)}"])
     assert out.answer == r"\text{(B)}" and out.confidence == pytest.approx(2 / 3)
+
+
+async def test_an_answer_given_as_a_short_variable_assignment_votes_with_its_value():
+    # the Qwen2.5-Math evaluation reads "x = 5" as 5 (a left side of at most two characters)
+    out = await vote(["x = 5", "5", r"k=\frac{1}{2}", "5"])
+    assert out.answer == "x = 5" and out.votes[0].count == 3
+    assert not await normalized_equivalent("x + y = 5", "5")
