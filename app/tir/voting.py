@@ -45,7 +45,7 @@ _REPLACEMENTS: tuple[tuple[str, str], ...] = (
 )
 
 
-_TEXT = re.compile(r"\\(?:text|mbox|mathrm)\{([^{}]*)\}")
+_TEXT = re.compile(r"\\(?:text|textbf|mbox|mathrm)\{([^{}]*)\}")
 
 
 def _drop_text_units(s: str) -> str:
@@ -64,6 +64,7 @@ def normalize_answer(answer: str) -> str:
     s = re.sub(r"(?<=\d),(?=\d{3}(?:\D|$))", "", s)  # 10,080 -> 10080
     s = s.replace("\\$", "").replace(" ", "").rstrip(".")
     s = re.sub(r"^[A-Za-z][A-Za-z0-9_']?=(?=[^=])", "", s)  # x=5 is 5 (Qwen2.5-Math's evaluation)
+    s = re.sub(r"^\(([A-Z])\)$", r"\1", s)  # a choice letter: (C) is C
     if re.fullmatch(r"-?\d+\.0+", s):
         s = s.split(".")[0]
     return s

@@ -72,3 +72,8 @@ async def test_an_answer_given_as_a_short_variable_assignment_votes_with_its_val
     out = await vote(["x = 5", "5", r"k=\frac{1}{2}", "5"])
     assert out.answer == "x = 5" and out.votes[0].count == 3
     assert not await normalized_equivalent("x + y = 5", "5")
+
+
+async def test_a_choice_letter_votes_the_same_however_it_is_dressed():
+    out = await vote([r"\text{(C)}", "C", r"\textbf{(C)}", "(C)", r"\text{(D)}"])
+    assert out.answer == r"\text{(C)}" and out.votes[0].count == 4 and out.confidence == pytest.approx(0.8)
