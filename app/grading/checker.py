@@ -15,9 +15,9 @@ The rules, in the order they are tried (see `numbers`, `numerals`, `normalize`, 
    ``3:4``);
    base-n numerals ``1011_2``: the same digits in the same base (``52`` is ``52_8``, ``3`` is not ``11_2``);
    plain numbers: exact for integers and fractions, decimals by the digits written, percent as a value (or
-   with the sign dropped like a unit, never a bare x100), scientific notation as the number written out
-   (``1e6``, ``6.02\\times10^{23}``); an angle with a degree sign is the same angle in radians
-   (``45^\\circ`` is ``\\frac{\\pi}{4}``; a bare ``45`` is not);
+   with the sign dropped like a unit when the key has it or is a bare number over 1; never a bare x100),
+   scientific notation as the number written out (``1e6``, ``6.02\\times10^{23}``); an angle with a degree
+   sign is the same angle in radians (``45^\\circ`` is ``\\frac{\\pi}{4}``; a bare ``45`` is not);
 7. collections by their brackets: a set ``\\{8,-2\\}`` is never the point ``(8,-2)``, a tuple ``(-2,1)``
    never the list of roots ``1,-2`` (see `shapes`);
 8. everything else goes to math-verify (sets, intervals, tuples, matrices, equations, expressions), with exact
@@ -187,7 +187,8 @@ def _compare_numbers(ref: PlainNumber, ans: PlainNumber) -> tuple[str, str]:
         return "equal_numeric", "equal values"
     if numbers_equal(ref.value, ans, ref.places):
         return "equal_decimal", "equal at the precision written"
-    if ref.percent != ans.percent:  # one side wrote the % sign, the other left it out like a unit
+    # One side wrote the % sign, the other left it out like a unit.
+    if ref.percent != ans.percent and (ref.percent or _percentage_key(ref)):
         bare_ref, bare_ans = (
             without_percent(ref) if ref.percent else ref,
             without_percent(ans) if ans.percent else ans,
@@ -195,6 +196,12 @@ def _compare_numbers(ref: PlainNumber, ans: PlainNumber) -> tuple[str, str]:
         if bare_ref.value == bare_ans.value or numbers_equal(bare_ref.value, bare_ans, bare_ref.places):
             return "equal_numeric", "equal as a percentage (the % sign is read as a unit)"
     return "not_equal", "different values"
+
+
+def _percentage_key(ref: PlainNumber) -> bool:
+    """Whether a bare key can be a percentage with its sign left out (``20`` for "what percentage ...", so
+    ``20\\%`` passes). A fraction or a number under 1 is a proportion: ``0.25\\%`` is 0.0025, never 1/4."""
+    return (ref.is_decimal or ref.value.denominator == 1) and abs(ref.value) > 1
 
 
 def _compare_symbolic(

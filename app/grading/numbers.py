@@ -36,7 +36,9 @@ A fraction in words is its value: ``one half``, ``a half`` and ``half`` are 1/2,
 quarters`` 2/3 and 3/4, ``one and a half`` 3/2; an ordinal alone (``fifth``) is no fraction.
 Percent: ``5\\%`` (``five percent`` in words) is the value 1/20, so it equals 0.05. The sign may also be
 dropped like a unit: ``5\\%`` and a bare 5 are equal (a key of 20 for "what percentage ..." accepts
-``20\\%``). Two bare numbers are never scaled: 5 is not 0.05 and not 500.
+``20\\%``). An answer's sign is dropped so only against a key with the sign or a bare whole or decimal number
+over 1: a fraction or a number under 1 is a proportion, so ``0.25\\%`` (0.0025) is not 1/4 or 0.25.
+Two bare numbers are never scaled: 5 is not 0.05 and not 500.
 """
 
 from __future__ import annotations

@@ -9,14 +9,19 @@ The notation says whether order matters, and math-verify ignores it (it compared
   commas");
 - ``a, b`` with no brackets is a list of values, unordered like a set; against a tuple key it is the tuple
   with its brackets left out, in order (``8,-2`` is ``(8,-2)``, ``-2,8`` is not: the existing rule).
+Values joined by "or" (``2 or 3``) are alternatives, unordered like a set: never the point ``(2,3)``.
 A list of assignments (``x=8, y=-2``) states a point and is left to the other rules, and so is a one-element
 set (``\\{(8,-2)\\}``, the solution set of a system).
 """
 
 from __future__ import annotations
 
+import re
+
 __all__ = ["collection_shape", "shapes_conflict"]
 
+_ALTERNATIVES = re.compile(r"(?<=[\w})])\s+or\s+(?=[\w\\(+-])")
+_COMPARISON = re.compile(r"[<>]|\\[lg]eq?\b|\\le|\\ge")
 _OPEN = "([{"
 _CLOSE = ")]}"
 
@@ -31,6 +36,8 @@ def collection_shape(s: str) -> str | None:
         return "set" if _top_level_comma(s[2:-2]) else None
     if s.startswith("(") and s.endswith(")") and _encloses(s, 0):
         return "tuple" if _top_level_comma(s[1:-1]) else None
+    if _ALTERNATIVES.search(s) and not _COMPARISON.search(s):
+        return "set"  # "2 or 3": values that may each hold, unordered, never the point (2,3)
     return "list" if _top_level_comma(s) else None
 
 

@@ -77,6 +77,9 @@ _WORDS_IN_MATH = frozenset(
      "mod", "det", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh"}
 )  # fmt: skip
 _NAMING_ARGUMENT = re.compile(r"\\(?:mathbb|mathcal|text|textrm|mathrm|operatorname|begin|end)\s*\{[^{}]*\}")
+# One upright letter (\mathrm{A}, \text{a}) is a variable, not a name: a+\mathrm{A} writes both cases too.
+# \mathrm{e} and \mathrm{i} stay: they are Euler's number and the imaginary unit.
+_UPRIGHT_LETTER = re.compile(r"\\(?:mathrm|textrm|text|math(?:it|bf|sf))\s*\{\s*([A-DF-HJ-Za-df-hj-z])\s*\}")
 _EXACT_PRECISION = 60
 _NOT_FINITE = (sympy.S.Infinity, sympy.S.NegativeInfinity, sympy.S.ComplexInfinity, sympy.S.NaN)
 
@@ -114,9 +117,10 @@ def keep_letter_case(reference: str, answer: str) -> tuple[str, str]:
     writes both cases they are two variables. One case per letter keeps the documented leniency
     (``3R^2`` is ``3r^2``).
     """
-    if not (_mixed_case(reference) or _mixed_case(answer)):
+    bare_ref, bare_ans = _UPRIGHT_LETTER.sub(r"\1", reference), _UPRIGHT_LETTER.sub(r"\1", answer)
+    if not (_mixed_case(bare_ref) or _mixed_case(bare_ans)):
         return reference, answer
-    return _rename_capitals(reference), _rename_capitals(answer)
+    return _rename_capitals(bare_ref), _rename_capitals(bare_ans)
 
 
 def _letters(text: str) -> set[str]:
