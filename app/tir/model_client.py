@@ -377,33 +377,39 @@ class ModelClient:
             if not response.headers.get("content-type", "").startswith("text/event-stream"):
                 # Some servers ignore `stream: true` and answer with one JSON body.
                 return await self._parse_body((await response.aread()).decode("utf-8", "replace"), assembler)
-            async for data in _sse_data(response):
-                if data == "[DONE]":
-                    done = True
-                    break
-                try:
-                    chunk = json.loads(data)
-                except ValueError as exc:
-                    raise ModelBadResponse(f"model server streamed malformed JSON: {data[:100]}") from exc
-                if not isinstance(chunk, dict):
-                    raise ModelBadResponse(f"model server streamed an unexpected chunk: {data[:100]}")
-                if not assembler.stopped:
-                    _raise_error_object(chunk)  # vLLM, SGLang, llama.cpp report mid-stream failures so
-                if isinstance(chunk.get("usage"), dict):
-                    usage = chunk["usage"]
-                for choice in chunk.get("choices") or []:
-                    if not isinstance(choice, dict):
-                        continue  # a null entry carries nothing
-                    piece = self._streamed_piece(choice)
-                    if piece:
-                        await assembler.feed(piece)
-                    finish = choice.get("finish_reason") or finish
-                if assembler.stopped:
-                    # The text is complete. A server that sent the stop string back ends right after it
-                    # (finish, usage counts): read those; one that ignored our stop strings gets cut off.
-                    read_after_stop += 1
-                    if (finish and usage) or read_after_stop > _EVENTS_AFTER_STOP:
+            try:
+                async for data in _sse_data(response):
+                    if data == "[DONE]":
+                        done = True
                         break
+                    try:
+                        chunk = json.loads(data)
+                    except ValueError as exc:
+                        raise ModelBadResponse(f"model server streamed malformed JSON: {data[:100]}") from exc
+                    if not isinstance(chunk, dict):
+                        raise ModelBadResponse(f"model server streamed an unexpected chunk: {data[:100]}")
+                    if not assembler.stopped:
+                        _raise_error_object(chunk)  # vLLM, SGLang, llama.cpp report mid-stream failures so
+                    if isinstance(chunk.get("usage"), dict):
+                        usage = chunk["usage"]
+                    for choice in chunk.get("choices") or []:
+                        if not isinstance(choice, dict):
+                            continue  # a null entry carries nothing
+                        piece = self._streamed_piece(choice)
+                        if piece:
+                            await assembler.feed(piece)
+                        finish = choice.get("finish_reason") or finish
+                    if assembler.stopped:
+                        # The text is complete. A server that sent the stop string back ends right after it
+                        # (finish, usage counts): read those; one that ignored our stop strings gets cut off.
+                        read_after_stop += 1
+                        if (finish and usage) or read_after_stop > _EVENTS_AFTER_STOP:
+                            break
+            except httpx.ReadTimeout:
+                # quiet after its finish reason (no [DONE], no close): the completion is whole all the same
+                if finish is None and not assembler.stopped:
+                    raise
+                done = True
         if assembler.stopped:
             finish, done = finish or "stop", True
         if not done and finish is None:

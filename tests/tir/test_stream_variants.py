@@ -85,3 +85,13 @@ async def test_a_null_text_or_null_choice_in_a_completions_stream(scripted: Scri
     end = {"choices": [{"index": 0, "text": None, "finish_reason": "stop"}]}
     comp = await complete(scripted, sse(piece("4"), {"choices": [None]}, end))
     assert comp.text == "4" and comp.finish_reason == "stop"  # was an AttributeError, not a ModelError
+
+
+async def test_a_stream_that_stalls_after_its_finish_reason_keeps_its_text(scripted: Scripted):
+    # the completion is whole at its finish reason; a server that then neither sends [DONE] nor closes
+    # (a proxy holding the connection) must not turn it into a read timeout and lose the text
+    stalled = sse(piece("The answer is 4.", "stop"), ": still here\n\n", done=None, delay=3)
+    scripted.play(stalled)
+    async with ModelClient(scripted.url, "scripted", read_timeout=1) as client:
+        comp = await client.complete(CONV, SamplingParams())
+    assert comp.text == "The answer is 4." and comp.finish_reason == "stop"
