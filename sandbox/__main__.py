@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -95,14 +96,23 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(report, indent=2))
         serving = report["safe"] or (args.socket and report.get("serving_insecurely"))
         return 0 if serving and "error" not in report else 1
-    code = sys.stdin.read() if args.file == "-" else open(args.file, encoding="utf-8").read()  # noqa: SIM115
     try:
+        code = _read_code(args.file)
         result = asyncio.run(_run(code, args))
-    except SandboxError as exc:  # a refused timeout, a server that would not start: no traceback
+    except (OSError, UnicodeDecodeError, SandboxError) as exc:  # no traceback for a bad file or timeout
         print(f"python -m sandbox run: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(result.to_dict(), indent=2))
+    with contextlib.suppress(BrokenPipeError):  # `... | head` closed the pipe: not an error of ours
+        print(json.dumps(result.to_dict(), indent=2), flush=True)
     return 0 if result.ok else 1
+
+
+def _read_code(file: str) -> str:
+    """The code to run: UTF-8 from `file`, or from standard input for ``-``."""
+    if file == "-":
+        return sys.stdin.buffer.read().decode("utf-8")
+    with open(file, encoding="utf-8") as source:
+        return source.read()
 
 
 async def _remote_probe(socket_path: str) -> dict:

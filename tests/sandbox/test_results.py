@@ -136,6 +136,16 @@ async def test_cli_run_prints_the_result_as_json(tmp_path) -> None:
     assert proc.returncode == 1 and "ZeroDivisionError" in json.loads(proc.stdout)["error"]
 
 
+async def test_cli_run_names_a_file_it_cannot_read_in_one_line(tmp_path) -> None:
+    # were a FileNotFoundError and a UnicodeDecodeError traceback
+    latin1 = tmp_path / "latin1.py"
+    latin1.write_bytes(b"print('caf\xe9')")
+    for path, cause in ((tmp_path / "missing.py", "No such file"), (latin1, "can't decode")):
+        proc = await asyncio.to_thread(run_cli, "run", str(path))
+        assert proc.returncode == 2 and proc.stdout == ""
+        assert cause in proc.stderr and "Traceback" not in proc.stderr
+
+
 @pytest.mark.parametrize("seconds", ["nan", "-1", "1e9"])
 async def test_cli_run_refuses_a_bad_timeout_with_a_message(seconds: str) -> None:
     proc = await asyncio.to_thread(run_cli, "run", "-", f"--timeout={seconds}", stdin="print(1)")
