@@ -124,13 +124,19 @@ class VoteOutcome:
 
 
 async def vote(answers: Sequence[str | None], equivalent: Equivalence = normalized_equivalent) -> VoteOutcome:
-    """Group answers by `equivalent` (a group's first answer represents it); ties go to the earliest."""
+    """Group answers by `equivalent` (a group's first answer represents it); ties go to the earliest.
+
+    Answers with the same normalised text group without a call to `equivalent`."""
     groups: list[Vote] = []
     for answer in answers:
         if answer is None:
             continue
         for group in groups:
-            if await equivalent(group.answer, answer):
+            # the same normalised text is the same answer without asking `equivalent`: an injected checker
+            # that times out (False) must not split identical answers
+            if normalize_answer(group.answer) == normalize_answer(answer) or await equivalent(
+                group.answer, answer
+            ):
                 group.count += 1
                 break
         else:

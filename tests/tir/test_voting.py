@@ -77,3 +77,14 @@ async def test_an_answer_given_as_a_short_variable_assignment_votes_with_its_val
 async def test_a_choice_letter_votes_the_same_however_it_is_dressed():
     out = await vote([r"\text{(C)}", "C", r"\textbf{(C)}", "(C)", r"\text{(D)}"])
     assert out.answer == r"\text{(C)}" and out.votes[0].count == 4 and out.confidence == pytest.approx(0.8)
+
+
+async def test_the_same_answer_votes_together_when_the_injected_checker_fails():
+    # the grading checker answers False on a timeout or when no worker is free: "8" and "8" must still
+    # be one group, or a lone "7" wins at confidence 1/3
+    async def checker_down(a: str, b: str) -> bool:
+        return False
+
+    out = await vote(["7", "8", r"8\,", "8.", None], checker_down)
+    assert out.answer == "8" and [(v.answer, v.count) for v in out.votes] == [("8", 3), ("7", 1)]
+    assert out.confidence == pytest.approx(0.6)
