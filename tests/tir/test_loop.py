@@ -180,3 +180,12 @@ async def test_blocks_with_windows_line_endings_or_indented_fences_run(scripted:
         assert [s.content for s in sample.steps if s.type == "code"] == ["x = 6 * 7\nprint(x)"]
         assert [(s.status, s.content) for s in sample.steps if s.type == "output"] == [("ok", "42")]
         assert sample.finish == "answered" and sample.answer == "42"
+
+
+async def test_an_invented_output_is_replaced_by_the_real_run(scripted: Scripted, sandbox: Sandbox):
+    # a server ignoring the stop strings sends the model's invented output and an answer built on it;
+    # the block runs and the model answers from the real output
+    invented = "```python\nprint(6 * 7)\n```\n```output\n41\n```\nSo the answer is $\\boxed{41}$."
+    sample = await solve_with(scripted, sandbox, body(invented), body(FORTY_TWO), stream=False)
+    assert [s.content for s in sample.steps if s.type == "output"] == ["42"]
+    assert sample.answer == "42" and "41" not in sample.text
