@@ -6,6 +6,8 @@ a whole word (a number may stand before it: ``2pi``, ``3sqrt5``), never after a 
 - ``sqrt`` -> ``√`` and ``cbrt`` -> ``∛``, whose radicand is then read by the Unicode rule: a bracketed group,
   else a number, else one letter (``sqrt(5)``, ``sqrt5`` and ``sqrt 66`` are roots of 5 and 66, ``2sqrt(113)``
   is 2√113, ``sqrt3/3`` is √3/3, ``sqrt x+1`` is √x + 1);
+- a root in words before a number or a bracket: ``root 2``, ``square root of 2`` -> ``√2`` and ``cube root of
+  27`` -> ``∛27`` (``the root is 5`` stays);
 - ``pi``, ``Pi``, ``PI`` -> ``π`` (``12pi``, ``-pi/6``, ``288 pi``);
 - ``**`` between two operands -> ``^`` (Python's power: ``x**3``, ``5*r**5``, ``2**(1/2)``);
 - ``+-`` and ``+/-`` written without spaces -> ``\\pm`` (``+-2``, ``1 +/- sqrt(19)``; ``2 + -1`` is a
@@ -30,6 +32,9 @@ _POWER = re.compile(r"(?<=[\w)\]}.])\s*\*\*\s*(?=[\w(\-+.\\])")
 _PLUS_MINUS = re.compile(r"\+/?-(?!-)")  # "+-2", "+/-2"; "2 + -1" (spaced) stays a sum
 _UNION = re.compile(r"(?<=[)\]])\s*U\s*(?=[(\[])")
 _ROOT_SIGNS = {"sqrt": "√", "cbrt": "∛"}
+# A root in words before a number or a bracket: "root 2", "square root of 2", "cube root of 27" ("the root
+# is 5" keeps its words).
+_ROOT_WORDS = re.compile(r"(?<![A-Za-z\\])(?:(?i:square)\s+|(?i:(cube))\s+)?(?i:root)(?:\s+of)?\s*(?=[\d(])")
 _MATRIX = re.compile(r"^\s*(?:Matrix\(\s*(?P<call>\[.*\])\s*\)|(?P<rows>\[\s*\[.*\]\s*\]))\s*$", re.DOTALL)
 _ROW_BREAK = re.compile(r"\]\s*,\s*\[")
 
@@ -38,6 +43,8 @@ def ascii_to_symbols(text: str) -> str:
     """`text` with ASCII spellings of roots, pi, powers and matrices as the symbols they stand for (module
     doc)."""
     text = _python_matrix(text)
+    if "root" in text:
+        text = _ROOT_WORDS.sub(lambda m: "∛" if m[1] else "√", text)
     if "sqrt" in text or "cbrt" in text:
         text = _ROOT.sub(lambda m: _ROOT_SIGNS[m[1]], text)
     if "i" in text or "I" in text:

@@ -64,6 +64,7 @@ _CHOICE = re.compile(
     r"|^\(([A-E])\)(?!.*\([A-Ea-e]\))(?!(?:,|;|&|and|or)?[A-E](?:$|[,;]))(?=.)"
 )
 _CHOICE_REFERENCE = re.compile(r"^(?:\(\s*[A-Ea-e]\s*\)|[A-E])$")
+_CENTS = re.compile(r"^\s*(?P<cents>\d+)\s*(?:¢|\\text\s*\{\s*cents?\s*\}|(?i:cents?))\.?\s*$")
 _VOWEL = re.compile(r"[aeiouAEIOU]")
 _ARTICLE = re.compile(r"^(?:an?|the)\s+(?=[A-Za-z])", re.IGNORECASE)  # "an ellipse" names the ellipse
 _WORDS = re.compile(r"^[A-Za-z][A-Za-z '\-]*[A-Za-z]$")
@@ -98,6 +99,9 @@ def check(reference: str, answer: str, *, strict: bool = False) -> Verdict:
         return Verdict(False, "no_answer", "the submission holds no answer", ref)
     try:
         reason, message = _compare(ref, ans)
+        dollars = None if reason.startswith("equal") else _cents_in_dollars(ans_text)
+        if dollars is not None and _compare(ref, dollars)[0].startswith("equal"):
+            reason, message = "equal_numeric", "the same amount in dollars"
     except Exception as exc:  # a parser bug on odd input must not become a 500
         return Verdict(False, "error", f"comparison failed: {type(exc).__name__}", ref, ans)
     equal = reason.startswith("equal")
@@ -122,6 +126,16 @@ def _unreadable(text: str) -> str | None:
     if deepest > MAX_NESTING:
         return f"nested too deeply to parse (over {MAX_NESTING} brackets)"
     return None
+
+
+def _cents_in_dollars(answer: str) -> str | None:
+    """``75 cents`` (or ``75¢``) as the dollars ``0.75``, for a key in dollars; None for anything else. The
+    unit rule already reads it as 75, for a key in cents."""
+    m = _CENTS.match(answer)
+    if m is None:
+        return None
+    cents = int(m["cents"])
+    return f"{cents // 100}.{cents % 100:02d}"
 
 
 def _in_radians(text: str, normalized: str, other: str) -> str:

@@ -5,9 +5,9 @@ Order of precedence (first that applies wins):
    commas, "and"/"or" or math delimiters between them, are one list (``\\boxed{2} and \\boxed{3}`` is
    ``2, 3``, the same box twice is one answer): the last box alone would let a hedge ``\\boxed{5} or
    \\boxed{7}`` pass for 7;
-2. the text after the last marker: "final answer is", "the answer is", "Answer:", "A:" (at a line start),
-   "####"; the last occurrence counts even inside an earlier one's line ("Final Answer: The final answer is
-   $5$." is 5), and Markdown bold around it is dropped ("**Answer:** 5");
+2. the text after the last marker: "final answer is", "the answer is", "Answer:", "Ans:", "A:" (at a line
+   start), "####"; the last occurrence counts even inside an earlier one's line ("Final Answer: The final
+   answer is $5$." is 5), and Markdown bold around it is dropped ("**Answer:** 5");
 3. a bare answer: a single short line is taken whole, and so is a longer single line that is no prose (fewer
    than three words in a row: ``1+1+...+1``, a deeply nested root, whose last number is not the answer);
 4. the last math expression of a worked solution: the last ``$...$``, ``\\(...\\)`` or ``\\[...\\]``
@@ -25,7 +25,7 @@ _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _MARKERS = [
     re.compile(r"final answer\s*(?:is|:)\s*[:=]?\s*(.+)", re.IGNORECASE),
     re.compile(r"\bthe answer is\s*[:=]?\s*(.+)", re.IGNORECASE),
-    re.compile(r"^\s*(?:\**\s*)?answer\s*\**\s*[:：]\s*(.+)$", re.IGNORECASE | re.MULTILINE),
+    re.compile(r"^\s*(?:\**\s*)?(?:answer|ans\.?)\s*\**\s*[:：]\s*(.+)$", re.IGNORECASE | re.MULTILINE),
     re.compile(r"^\s*A\s*[:：]\s*(.+)$", re.MULTILINE),
     re.compile(r"####\s*(.+)"),
 ]

@@ -34,7 +34,8 @@ Then removed (documented homework rules):
   number (``120^o``);
 - trailing units from `UNITS` after a number or a closing bracket, with an optional full stop (``5 sq.
   units``, ``5 ft.``) and ``^2``/``^3``, and rates: a unit (or m, mi, g, L) per a unit (or s, h, L, gal),
-  ``90 km/hr``, ``8 ft/s``, ``150 m/min``, ``60 miles per hour`` (``5 a/b`` keeps its letters),
+  ``90 km/hr``, ``8 ft/s``, ``150 m/min``, ``60 miles per hour``, ``18 g/mol``, ``2.5 mol/L`` (``5 a/b``
+  keeps its letters),
   bare or inside ``\\text{}``/``\\mbox{}``/``\\mathrm{}``. The list holds only words and multi-letter
   abbreviations: bare single letters (m, g, s, h, ...) are never removed since they may be variables;
   any words inside ``\\text{}`` right after a number are removed (``5\\text{ m}``, ``12\\text{ apples}``),
@@ -73,6 +74,8 @@ UNITS: tuple[str, ...] = (
     # time / rate
     "sec", "secs", "second", "seconds", "min", "mins", "minute", "minutes", "hr", "hrs", "hour", "hours",
     "day", "days", "week", "weeks", "month", "months", "year", "years", "mph", "kph", "km/h", "m/s",
+    # chemistry (a key's number of moles, grams per mole, kilojoules)
+    "mol", "mols", "mole", "moles", "mmol", "kJ", "kcal", "cal", "atm", "kPa",
     # angle
     "degree", "degrees", "deg",
     # money
@@ -167,7 +170,7 @@ _NOT_COUNTED = (
 _TRAILING_WORDS = re.compile(
     r"^(-?\d[\d,]*(?:\.\d+|/\d+)?)\s+(?!(?:" + _NOT_COUNTED + r")\b)[A-Za-z]{3,}(?:\s+[A-Za-z]{3,})?$"
 )
-# A rate: a unit (or m, mi, g, L) per a unit (or s, h, L, gal): "km/hr", "ft/s", "m/min", "miles per hour".
+# A rate: a unit (or m, mi, g, L) per a unit (or s, h, L, gal): "km/hr", "ft/s", "miles per hour", "g/mol".
 _RATE = rf"(?:{_UNIT_ALT}|mi|m|g|L)\s*(?:/|\s+per\s+)\s*(?:{_UNIT_ALT}|s|h|L|gal)"
 _TRAILING_UNIT = re.compile(
     rf"(?<=[\d}}\)\]\s])\s*(?:\\(?:text|mbox|mathrm)\s*\{{\s*(?:{_UNIT_ALT})\s*\}}|{_RATE}|(?:{_UNIT_ALT})\.?)"

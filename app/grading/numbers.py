@@ -92,6 +92,9 @@ _FRACTION_WORDS = re.compile(
     r"^(?:(?P<whole>\d+|[a-z][a-z\- ]*?) and )?(?:(?P<count>\d+|an?|[a-z][a-z\- ]*?)[ -])?"
     r"(?P<den>half|halves|(?:third|quarter|fourth|fifth|sixth|seventh|eighth|ninth|tenth)s?)$"
 )
+# A sign in words, or a minus before number words: "minus 5", "negative 2.5", "-five" (not "--5").
+_NEGATIVE_WORD = re.compile(r"^(?:-\s*(?=[A-Za-z])|(?i:minus|negative)\s+)(?P<rest>[^-+\s].*)$")
+_DOZEN = re.compile(r"^(?:(?P<count>\d+|an?|[a-z][a-z\- ]*?)\s+)?dozen$")
 _WORDS_PERCENT = re.compile(r"^(?P<words>[A-Za-z][A-Za-z\- ]*?)\s*(?:\\?%|percent|per cent)$", re.IGNORECASE)
 _SCALES = {"hundred": 100, "thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
 # "2.5 billion", "one million", "twelve hundred", "two thousand five hundred": a count, then one scale word.
@@ -128,9 +131,17 @@ class PlainNumber:
 
 
 def parse_plain_number(s: str) -> PlainNumber | None:
-    """Parse ``-12``, ``0.50``, ``3/4``, ``\\frac{3}{4}``, ``\\frac34``, ``5\\%``, ``1e6``; None for anything
-    else."""
+    """Parse ``-12``, ``0.50``, ``3/4``, ``\\frac{3}{4}``, ``\\frac34``, ``5\\%``, ``1e6``, ``minus 5``,
+    ``a dozen``; None for anything else."""
     s = expand_scientific(s.strip())
+    if (m := _NEGATIVE_WORD.match(s)) and (number := _unsigned_number(m["rest"])) is not None:
+        return replace(number, value=-number.value, text=s)  # "minus 5", "negative 2.5", "-five"
+    if (dozens := _dozens(s)) is not None:
+        return PlainNumber(Fraction(dozens), s)
+    return _unsigned_number(s)
+
+
+def _unsigned_number(s: str) -> PlainNumber | None:
     if m := _NUMBER.match(s):
         return _from_literal(m["sign"], m["body"], bool(m["pct"]), s)
     if (value := _number_words(s)) is not None:
@@ -193,6 +204,15 @@ def _number_words(s: str) -> int | None:
     value += _TENS.index(m["tens"]) * 10 if m["tens"] else 0
     ones = m["ones"] or m["small"]
     return value + (_SMALL.index(ones) if ones else 0)
+
+
+def _dozens(s: str) -> int | None:
+    """``a dozen``, ``one dozen`` -> 12, ``2 dozen`` -> 24; None unless `s` is that."""
+    m = _DOZEN.match(s.strip().lower())
+    if m is None:
+        return None
+    count = _count(m["count"]) if m["count"] else 1
+    return None if count is None else 12 * count
 
 
 def _scaled(s: str) -> Fraction | None:

@@ -246,6 +246,9 @@ def symbolic_equal(reference: object, answer: object) -> bool:
     if vectors is not None:
         ref_entries, ans_entries = vectors
         return len(ref_entries) == len(ans_entries) and all(map(symbolic_equal, ref_entries, ans_entries))
+    graph = _graph_sides(reference, answer)
+    if graph is not None:
+        return symbolic_equal(*graph)
     assigned = _compare_assignments(reference, answer)
     if assigned is not None:
         return assigned
@@ -288,6 +291,18 @@ def _engineering_j(reference: object, answer: object) -> object:
         return answer
     j = next((s for s in answer.free_symbols if getattr(s, "name", None) == "j"), None)
     return answer if j is None else answer.subs(j, sympy.I)
+
+
+def _graph_sides(reference: object, answer: object) -> tuple[object, object] | None:
+    """The right sides when one equation names a function (``f(x) =``, ``f^{-1}(x) =``, which math-verify
+    reads as 1/f(x)) and the other ``y =``: two ways to write one graph. Else None."""
+    if not (isinstance(reference, sympy.Eq) and isinstance(answer, sympy.Eq)):
+        return None
+    sides = (reference.lhs, answer.lhs)
+    names_y = any(isinstance(side, sympy.Symbol) and side.name == "y" for side in sides)
+    if names_y and any(side.atoms(AppliedUndef) for side in sides):
+        return reference.rhs, answer.rhs
+    return None
 
 
 def _compare_assignments(reference: object, answer: object) -> bool | None:

@@ -18,7 +18,7 @@ RULES = {
     "symbolic", "precision", "complex", "strict", "infinity", "unicode", "repeating", "ratio", "base",
     "plus_minus", "words", "scientific", "ascii", "upright", "wrapped_number", "no_solution_words",
     "all_reals", "ellipsis", "approximate", "latex_junk", "fraction_words",
-    "letter_case", "set_builder", "alternatives",
+    "letter_case", "set_builder", "alternatives", "negative_words", "root_words", "function_graph",
 }  # fmt: skip
 
 
