@@ -531,8 +531,18 @@ def _describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _error_event(payload: str) -> str:
+    """llama.cpp's server streams a failure as an `error:` field holding the bare error object: as the
+    `{"error": ...}` data event other servers send, so it is raised as theirs are."""
+    try:
+        error = json.loads(payload)
+    except ValueError:
+        error = payload
+    return json.dumps({"error": error or "model server sent an empty error event"})
+
+
 async def _sse_data(response: httpx.Response) -> AsyncIterator[str]:
-    """The `data:` payloads of a server-sent-event stream (multi-line data joined)."""
+    """The `data:` payloads of a server-sent-event stream (multi-line data joined); `error:` fields too."""
     lines: list[str] = []
     async for line in response.aiter_lines():
         if not line:
@@ -542,6 +552,8 @@ async def _sse_data(response: httpx.Response) -> AsyncIterator[str]:
             continue
         if line.startswith("data:"):
             lines.append(line[5:].lstrip(" "))
+        elif line.startswith("error:"):
+            yield _error_event(line[6:].strip())
         # comments (":") and other fields are ignored
     if lines:
         yield "\n".join(lines)

@@ -178,3 +178,26 @@ async def test_concurrent_calls_refused_for_the_same_field_all_retry_without_it(
         comps = await asyncio.gather(*(c.complete(CONV, SamplingParams(seed=i)) for i in range(3)))
     assert [comp.text for comp in comps] == [ANSWER] * 3
     assert sum("stream_options" in r for r in scripted.requests()) == 3
+
+
+def llama_error_field(error: dict[str, object]) -> str:
+    """llama.cpp's server streams a failure as an `error:` field, not `data:` (server_sent_event(sink,
+    "error", ...)), then closes the connection."""
+    return f"error: {json.dumps(error)}\n\n"
+
+
+async def test_llama_cpp_error_field_in_a_stream_is_the_servers_failure(scripted: Scripted):
+    scripted.play(sse(llama_error_field(LLAMA_CPP["error"]), done=None))
+    async with client(scripted) as c:
+        with pytest.raises(ModelContextExceeded) as info:
+            await c.complete(CONV, SamplingParams())
+    assert info.value.room == 4096 - 3186 and len(scripted.requests()) == 1
+    crash = {"code": 500, "message": "failed to decode the batch", "type": "server_error"}
+    scripted.play(sse(piece("So the answer"), llama_error_field(crash), done=None))
+    async with client(scripted) as c:
+        with pytest.raises(ModelServerError, match="failed to decode the batch"):
+            await c.complete(CONV, SamplingParams(), _discard)
+
+
+async def _discard(delta: str) -> None:
+    return None
