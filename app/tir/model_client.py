@@ -357,6 +357,8 @@ class ModelClient:
             _raise_error_object(data)
             choice = data["choices"][0]
             piece = choice["text"] if self.mode == "completions" else choice["message"]["content"]
+            if not isinstance(piece, str | None):
+                raise TypeError(f"text is {type(piece).__name__}")
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise ModelBadResponse(
                 f"model server sent malformed JSON: {' '.join(text.split())[:_ERROR_SNIPPET]!r}"

@@ -6,6 +6,9 @@ import json
 import time
 from typing import Any
 
+import pytest
+
+from app.tir.errors import ModelBadResponse
 from app.tir.model_client import Completion, ModelClient, SamplingParams
 from app.tir.prompt import TIR_SYSTEM_PROMPT, Conversation
 from tests.tir.conftest import Scripted, piece, sse
@@ -95,3 +98,11 @@ async def test_a_stream_that_stalls_after_its_finish_reason_keeps_its_text(scrip
     async with ModelClient(scripted.url, "scripted", read_timeout=1) as client:
         comp = await client.complete(CONV, SamplingParams())
     assert comp.text == "The answer is 4." and comp.finish_reason == "stop"
+
+
+async def test_a_body_whose_text_is_not_a_string_is_a_bad_response(scripted: Scripted):
+    listed = {"choices": [{"text": ["4"], "finish_reason": "stop"}]}
+    scripted.play({"status": 200, "chunks": [json.dumps(listed)]})
+    async with ModelClient(scripted.url, "scripted", stream=False) as client:
+        with pytest.raises(ModelBadResponse, match="malformed"):  # was a TypeError, an untyped failure
+            await client.complete(CONV, SamplingParams())
