@@ -11,10 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-
-import sympy
+from typing import TYPE_CHECKING
 
 from app.tir.trace import Vote
+
+if TYPE_CHECKING:
+    import sympy
 
 __all__ = ["Equivalence", "VoteOutcome", "normalize_answer", "normalized_equivalent", "vote"]
 
@@ -90,6 +92,8 @@ def _value(s: str) -> sympy.Expr | None:
     expr = _to_python_expr(s)
     if expr is None:
         return None
+    import sympy  # here, not at the top: the replay server and the CLI import this package without voting
+
     try:
         value = sympy.sympify(expr, locals={"sqrt": sympy.sqrt, "pi": sympy.pi}, rational=True)
     except (sympy.SympifyError, SyntaxError, TypeError, ValueError, ZeroDivisionError):
@@ -98,6 +102,8 @@ def _value(s: str) -> sympy.Expr | None:
 
 
 def _equal_numbers(a: sympy.Expr, b: sympy.Expr) -> bool:
+    import sympy
+
     if a.is_Rational and b.is_Rational:
         return bool(a == b)
     try:

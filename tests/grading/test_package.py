@@ -16,10 +16,11 @@ def test_every_public_name_resolves_to_what_its_module_defines():
         assert value is getattr(module, name), name
 
 
-def test_the_command_line_starts_without_sympy():
-    # `import app.grading.cli` ran the package's eager imports: 1.6 s of sympy for `tirsolve --help`
+def test_the_command_line_and_the_replay_server_start_without_sympy():
+    # `import app.grading.cli` ran the package's eager imports: 1.6 s of sympy for `tirsolve --help`;
+    # app.tir's voting imported sympy for every replay server a test starts
     code = (
-        "import sys, app.cli, app.grading.models\n"
+        "import sys, app.cli, app.grading.models, app.tir.replay_server\n"
         "print([m for m in ('sympy', 'math_verify') if m in sys.modules])"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
