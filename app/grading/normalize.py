@@ -7,7 +7,8 @@ rewritten as LaTeX by `app.grading.unicode_math` (their module docs list the rul
   ``\\langle 1, 2 \\rangle`` -> ``(1, 2)``, the tuple of its entries; the digits of a base-n number
   unwrapped (``\\text{1011}_2``, ``(1011)_2`` -> ``1011_2``); ``\\log_e`` -> ``\\ln``; ``oo``/``-oo``
   (sympy's infinity, in model output) -> ``\\infty`` when it is a whole token (``(0, oo)``; not in ``foo``,
-  ``book``, ``zoo``); ``\\varnothing``, ``\\{\\}`` and a whole answer in words (also inside ``\\text{}``)
+  ``book``, ``zoo``); "negative infinity", "minus \\infty" as a whole answer -> ``-\\infty``;
+  ``\\varnothing``, ``\\{\\}`` and a whole answer in words (also inside ``\\text{}``)
   "no (real) solution(s)", "there is no solution", "no real roots", "none" -> ``\\emptyset``; "DNE",
   "does not exist", "the limit does not exist" -> ``\\text{DNE}`` (not the empty set: a limit); "all real
   numbers", "all reals", "all real x" -> ``\\mathbb{R}``;
@@ -87,6 +88,8 @@ _SPACING = re.compile(
 )
 # Whole tokens only: "foo", "book" and sympy's complex infinity "zoo" keep their letters.
 _SYMPY_INFINITY = re.compile(r"(?<![A-Za-z0-9_\\])oo(?![A-Za-z0-9_])")
+# "negative infinity", "minus \infty": the sign in words before infinity.
+_NEGATIVE_INFINITY = re.compile(r"^\s*(?i:negative|minus)\s+(?=(?i:infinity)$|\\infty$|oo$)")
 _COLON = re.compile(r"\s*\\colon(?![A-Za-z])\s*")
 # A vector in angle brackets is the tuple of its entries: \langle 1, 2 \rangle is (1, 2).
 _ANGLE = re.compile(r"\\(?:langle|rangle)(?![A-Za-z])")
@@ -196,7 +199,7 @@ def normalize(answer: str) -> str:
     s = _ANGLE.sub(lambda m: "(" if m[0] == "\\langle" else ")", s)
     s = _LOG_E.sub(r"\\ln", s)
     s = _BASE_DIGITS.sub(lambda m: m[1] or m[2], s)
-    s = _EMPTY_SET.sub(r"\\emptyset", _SYMPY_INFINITY.sub(r"\\infty", s))
+    s = _EMPTY_SET.sub(r"\\emptyset", _SYMPY_INFINITY.sub(r"\\infty", _NEGATIVE_INFINITY.sub("-", s)))
     s = _words_answer(_ROUNDING_NOTE.sub("", _LEADING_RELATION.sub("", s)))
     s = _SET_BUILDER.sub(r"\g<condition>", _FRENCH_INTERVAL.sub(_interval_brackets, s.strip()))
     s = _WRAPPED_NUMBER.sub(r"\1", _UPRIGHT_CONSTANT.sub(r"\1", s))

@@ -222,7 +222,7 @@ def _scaled(s: str) -> Fraction | None:
     if m is None:
         return None
     count = m["count"]
-    value = Fraction(count) if count[0] in "0123456789." else _number_words(count)
+    value = Fraction(count) if count[0] in "0123456789." else _count(count)  # "a thousand" is 1000
     rest = _number_words(m["rest"]) if m["rest"] else 0
     scale = _SCALES[m["scale"]]
     if value is None or rest is None or rest >= scale or (m["rest"] and count[0] in "0123456789."):

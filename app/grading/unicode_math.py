@@ -18,7 +18,8 @@ The rules, in the order they are applied:
 4. symbols: ``∞`` -> ``\\infty``, ``π`` -> ``\\pi``, ``≤``/``⩽`` -> ``\\le``, ``≥``/``⩾`` -> ``\\ge``,
    ``≠`` -> ``\\ne``, ``≈`` -> ``\\approx``, ``·``/``⋅``/``∙`` -> ``\\cdot`` (the middle dot is
    multiplication, not a decimal point: ``3·4`` is 12), ``×`` -> ``\\times``, ``÷`` -> ``\\div``, the minus
-   sign U+2212 -> ``-``, the fraction slash ``⁄`` -> ``/``.
+   sign U+2212 -> ``-`` (and an en dash used as a sign: ``–5``, ``(–2, 3)``; ``2–3`` stays), the fraction
+   slash ``⁄`` -> ``/``.
 A fraction or root written as an exponent or subscript is braced (``e^√2`` -> ``e^{\\sqrt{2}}``).
 """
 
@@ -32,6 +33,9 @@ __all__ = ["unicode_to_latex"]
 
 _MINUS = "\u2212"
 _FRACTION_SLASH = "\u2044"
+# An en dash as a sign (a word processor's "-5"): at the start or after a bracket, comma, "=" or a space,
+# before a value ("–5", "(–2, 3)"); between two values ("2–3", a range) it stays.
+_EN_DASH_SIGN = re.compile(r"(?<![^(\[,=\s])\u2013(?=\s*[\w.\\])")
 _SYMBOLS = {
     "∞": r"\infty", "π": r"\pi", "≤": r"\le", "⩽": r"\le", "≥": r"\ge", "⩾": r"\ge", "≠": r"\ne",
     "≈": r"\approx", "·": r"\cdot", "⋅": r"\cdot", "∙": r"\cdot", "×": r"\times", "÷": r"\div",
@@ -53,7 +57,7 @@ def unicode_to_latex(text: str) -> str:
     """`text` with Unicode super/subscripts, vulgar fractions, roots and symbols as LaTeX (module doc)."""
     if text.isascii():
         return text
-    text = _scripts(text)
+    text = _EN_DASH_SIGN.sub("-", _scripts(text))
     text = _MIXED.sub(_vulgar_fraction, text)
     text = _roots(text)
     return _SYMBOL.sub(_symbol, text)
