@@ -9,6 +9,7 @@ a whole word (a number may stand before it: ``2pi``, ``3sqrt5``), never after a 
 - a root in words before a number or a bracket: ``root 2``, ``square root of 2`` -> ``√2`` and ``cube root of
   27`` -> ``∛27`` (``the root is 5`` stays);
 - ``pi``, ``Pi``, ``PI`` -> ``π`` (``12pi``, ``-pi/6``, ``288 pi``);
+- a typed negative exponent braced: ``10^-3`` -> ``10^{-3}`` (math-verify could not parse it);
 - ``**`` between two operands -> ``^`` (Python's power: ``x**3``, ``5*r**5``, ``2**(1/2)``);
 - ``+-`` and ``+/-`` written without spaces -> ``\\pm`` (``+-2``, ``1 +/- sqrt(19)``; ``2 + -1`` is a
   sum); a capital ``U`` between two intervals -> ``\\cup`` (``(-inf, 2) U (3, inf)``);
@@ -29,6 +30,7 @@ _WORD = r"(?<![A-Za-z\\]){}(?![A-Za-z])"
 _ROOT = re.compile(_WORD.format("(sqrt|cbrt)"))
 _PI = re.compile(_WORD.format("(?:pi|Pi|PI)"))
 _POWER = re.compile(r"(?<=[\w)\]}.])\s*\*\*\s*(?=[\w(\-+.\\])")
+_NEGATIVE_POWER = re.compile(r"\^\s*-\s*(\d+(?:\.\d+)?)(?![\d.])")  # typed 10^-3 is 10^{-3}, not 10^{-}3
 _PLUS_MINUS = re.compile(r"\+/?-(?!-)")  # "+-2", "+/-2"; "2 + -1" (spaced) stays a sum
 _UNION = re.compile(r"(?<=[)\]])\s*U\s*(?=[(\[])")
 _ROOT_SIGNS = {"sqrt": "√", "cbrt": "∛"}
@@ -51,6 +53,8 @@ def ascii_to_symbols(text: str) -> str:
         text = _PI.sub("π", text)
     if "**" in text:
         text = _POWER.sub("^", text)
+    if "^" in text:
+        text = _NEGATIVE_POWER.sub(r"^{-\1}", text)
     if "+" in text:
         text = _PLUS_MINUS.sub(r"\\pm ", text)
     if "U" in text:
