@@ -42,3 +42,13 @@ def uid_processes(low: int, high: int) -> list[tuple[int, int, int]]:
         if low <= uid <= high:
             found.append((int(entry), int(fields["PPid"]), uid))
     return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds a process has used (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

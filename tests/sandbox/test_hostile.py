@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sandbox_helpers import LANDLOCK_ABI, PROJECT_ROOT, SECRET, uid_processes
+from sandbox_helpers import LANDLOCK_ABI, PROJECT_ROOT, SECRET, cpu_seconds, uid_processes
 
 from sandbox import RunResult, Sandbox
 
@@ -758,17 +758,8 @@ async def test_a_forged_early_reply_does_not_let_the_code_run_on(sandbox: Sandbo
     assert result.status == "ok", result
     await asyncio.sleep(1.0)
     low, high = info["uids"]
-    busy = [pid for pid, _, _ in uid_processes(low, high) if _cpu_seconds(pid) > 0.5]
+    busy = [pid for pid, _, _ in uid_processes(low, high) if cpu_seconds(pid) > 0.5]
     assert busy == []
-
-
-def _cpu_seconds(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def test_odd_output_bytes_come_back_as_text(tight_sandbox: Sandbox) -> None:

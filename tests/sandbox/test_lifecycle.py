@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sandbox_helpers import PROJECT_ROOT, uid_processes
+from sandbox_helpers import PROJECT_ROOT, cpu_seconds, uid_processes
 
 from sandbox import Sandbox, SandboxUnavailable
 from sandbox.protocol import read_frame, write_frame
@@ -275,15 +275,6 @@ async def test_temp_dirs_of_dead_owners_are_removed(secret_in_environment, kind:
         shutil.rmtree(stale, ignore_errors=True)
 
 
-def _cpu_seconds(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 @pytest.mark.parametrize("in_session", [False, True])
 async def test_a_client_hanging_up_mid_run_kills_its_child(sandbox: Sandbox, in_session: bool) -> None:
     low, high = (await sandbox.ping())["uids"]
@@ -296,7 +287,7 @@ async def test_a_client_hanging_up_mid_run_kills_its_child(sandbox: Sandbox, in_
     busy: list[int] = []
     for _ in range(100):  # the loop shows as the one process of the range that keeps using CPU
         await asyncio.sleep(0.1)
-        busy = [pid for pid, _, _ in uid_processes(low, high) if _cpu_seconds(pid) > 0.3]
+        busy = [pid for pid, _, _ in uid_processes(low, high) if cpu_seconds(pid) > 0.3]
         if busy:
             break
     assert len(busy) == 1, busy
