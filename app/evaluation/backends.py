@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
-import email.utils
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
+
+from app.retry_after import retry_after_seconds
 
 __all__ = [
     "Backend",
@@ -58,20 +58,6 @@ class Backend(Protocol):
     async def solve(self, problem: str) -> tuple[dict[str, Any], int]:
         """The /solve body for `problem` and the attempts it took; raises SolveFailure."""
         ...
-
-
-def retry_after_s(response: httpx.Response) -> float | None:
-    """Seconds from a Retry-After header (delay-seconds or an HTTP-date); None if absent or unreadable."""
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    with contextlib.suppress(ValueError):
-        return max(0.0, float(value))
-    with contextlib.suppress(TypeError, ValueError):
-        when = email.utils.parsedate_to_datetime(value)
-        if when.tzinfo is not None:
-            return max(0.0, (when - datetime.datetime.now(datetime.UTC)).total_seconds())
-    return None
 
 
 def _error_of(response: httpx.Response) -> tuple[str, str]:
@@ -128,7 +114,7 @@ class ServiceBackend:
             yield cls(client, options, retries=retries)
 
     def _delay(self, attempt: int, response: httpx.Response | None) -> float:
-        given = retry_after_s(response) if response is not None else None
+        given = retry_after_seconds(response) if response is not None else None
         if given is not None:
             return min(given, _MAX_RETRY_AFTER_S)
         return min(self.first_backoff_s * 2**attempt, _MAX_BACKOFF_S)

@@ -8,8 +8,6 @@ connection errors, 429 and 5xx with backoff, and turns every failure into a type
 from __future__ import annotations
 
 import asyncio
-import datetime
-import email.utils
 import json
 import re
 import time
@@ -19,6 +17,7 @@ from typing import Any, Literal
 
 import httpx
 
+from app.retry_after import retry_after_seconds
 from app.tir.errors import (
     ModelBadResponse,
     ModelContextExceeded,
@@ -100,24 +99,6 @@ def _held_back(text: str) -> int:
         if text[-n:] in _STOP_PREFIXES:
             return n
     return 0
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    """Seconds from a Retry-After header: delay-seconds or an HTTP-date (RFC 9110); None if absent or bad."""
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, (when - datetime.datetime.now(datetime.UTC)).total_seconds())
 
 
 class _TextAssembler:
@@ -338,7 +319,7 @@ class ModelClient:
         status = response.status_code
         if status == 200:
             return
-        error = _failure(status, body_text, _retry_after(response))
+        error = _failure(status, body_text, retry_after_seconds(response))
         if status in (400, 422) and type(error) is ModelRejected and _UNKNOWN_FIELD.search(body_text):
             for field in _OPTIONAL_FIELDS:
                 if field in request and re.search(rf"\b{field}\b", body_text):
