@@ -20,8 +20,6 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
-from pydantic import TypeAdapter
-
 from app.grading.models import (
     HomeworkSet,
     ItemVerdict,
@@ -29,7 +27,7 @@ from app.grading.models import (
     JobStatus,
     ProblemKey,
     Progress,
-    Submission,
+    validate_set,
 )
 
 __all__ = ["UNFINISHED", "IdempotencyKeyReused", "JobStore", "SqliteJobStore", "StoreUnavailable"]
@@ -296,7 +294,7 @@ class SqliteJobStore(JobStore):
             row = self._db.execute("SELECT spec FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise KeyError(job_id)
-        return _read_set(row["spec"])
+        return validate_set(json.loads(row["spec"]))
 
     @_guarded
     def status(self, job_id: str) -> JobStatus | None:
@@ -440,23 +438,6 @@ _ADDED_COLUMNS = (
     ("owner", "TEXT"),
     ("lease_until", "REAL"),
 )
-
-
-_ROWS_A_STEP = 2_000
-_SUBMISSIONS = TypeAdapter(list[Submission])
-
-
-def _read_set(spec: str) -> HomeworkSet:
-    """A stored set, its submissions validated a slice at a time: one validation of 50,000 rows holds the
-    interpreter ~0.4 s (the event loop waits, though this runs in a worker thread); between slices it runs."""
-    data = json.loads(spec)
-    rows = data.get("submissions")
-    if isinstance(rows, list) and len(rows) > _ROWS_A_STEP:
-        checked: list[Submission] = []
-        for start in range(0, len(rows), _ROWS_A_STEP):
-            checked += _SUBMISSIONS.validate_python(rows[start : start + _ROWS_A_STEP])
-        data["submissions"] = checked
-    return HomeworkSet.model_validate(data)  # models already checked are not validated again
 
 
 def _fingerprint(spec: str) -> str:

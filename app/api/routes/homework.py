@@ -4,29 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.message
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Header, HTTPException, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import TypeAdapter, ValidationError
 
 from app.api.errors import error_response
+from app.api.homework_body import SET_BODY_DOC, read_homework_set
 from app.api.schemas import BODY_ERRORS
 from app.config import Settings
 from app.grading import (
     HomeworkRunner,
-    HomeworkSet,
     JobInfo,
     ReportFormat,
     SqliteJobStore,
     TooManyJobs,
     solver_keyer,
 )
-from app.grading.models import MAX_SUBMISSIONS, Submission
 from app.grading.report import MEDIA_TYPES, RenderedReports
 from app.grading.store import IdempotencyKeyReused, StoreUnavailable
 from app.observability.metrics import HOMEWORK_REJECTED
@@ -111,36 +106,12 @@ _KEY_DOC = (
 )
 
 
-def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
-    """A model's JSON schema with its `$defs` written in place (the body is read by hand, so FastAPI does
-    not list the model among the document's components for a `$ref` to point at)."""
-    defs = schema.pop("$defs", {})
-
-    def expand(node: Any) -> Any:
-        if isinstance(node, dict):
-            ref = node.get("$ref", "")
-            if ref.startswith("#/$defs/"):
-                return expand(defs[ref.removeprefix("#/$defs/")])
-            return {k: expand(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [expand(v) for v in node]
-        return node
-
-    return expand(schema)
-
-
-_SET_BODY = {
-    "required": True,
-    "content": {"application/json": {"schema": _inlined(HomeworkSet.model_json_schema())}},
-}
-
-
 @router.post(
     "",
     status_code=202,
     response_model=JobInfo,
     responses=_SUBMIT_ERRORS,
-    openapi_extra={"requestBody": _SET_BODY},
+    openapi_extra={"requestBody": SET_BODY_DOC},
 )
 async def submit(
     request: Request,
@@ -154,7 +125,7 @@ async def submit(
         bad = _bad_key(idempotency_key, len(request.headers.getlist(IDEMPOTENCY_HEADER)))
         if bad is not None:  # before a set of megabytes is read
             return error_response(400, "invalid_idempotency_key", bad)
-    homework = await _read_set(request)
+    homework = await read_homework_set(request)
     runner = _runner(request)
     created = True
     try:
@@ -179,64 +150,6 @@ async def submit(
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
     return info
-
-
-_ROWS_A_STEP = 2_000  # submissions validated between two turns of the event loop (~10 ms)
-_SUBMISSIONS = TypeAdapter(list[Submission])
-
-
-async def _read_set(request: Request) -> HomeworkSet:
-    """The body as a set, parsed in a worker thread and validated a slice of submissions at a time: FastAPI
-    would hold the event loop for the whole of it (~0.4 s for 50,000 rows, every other request waiting).
-    Failures take the shapes FastAPI gives them (415 for a body not sent as JSON, 400, 422)."""
-    body = await request.body()
-    if not body:
-        raise RequestValidationError([_body_error("missing", "Field required", None)])
-    if not _json_media(request.headers.get("content-type")):
-        message = "Input should be a valid dictionary or object to extract fields from"
-        raise RequestValidationError([_body_error("model_attributes_type", message, body)])
-    try:
-        data = await asyncio.to_thread(json.loads, body)
-    except json.JSONDecodeError as exc:
-        error = _body_error("json_invalid", "JSON decode error", {}) | {"loc": ("body", exc.pos)}
-        raise RequestValidationError([error | {"ctx": {"error": exc.msg}}]) from exc
-    except Exception as exc:  # not UTF-8, nested too deeply, too many digits: errors.py names the cause
-        raise HTTPException(400, "There was an error parsing the body") from exc
-    try:
-        return await _validate_in_steps(data)
-    except ValidationError:
-        pass
-    try:  # the whole set at once, so the errors name every field as FastAPI's would (a refusal is rare)
-        return await asyncio.to_thread(HomeworkSet.model_validate, data)
-    except ValidationError as exc:
-        errors = [e | {"loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
-        raise RequestValidationError(errors) from None
-
-
-async def _validate_in_steps(data: Any) -> HomeworkSet:
-    rows = data.get("submissions") if isinstance(data, dict) else None
-    if isinstance(rows, list) and _ROWS_A_STEP < len(rows) <= MAX_SUBMISSIONS:
-        checked: list[Submission] = []
-        for start in range(0, len(rows), _ROWS_A_STEP):
-            checked += _SUBMISSIONS.validate_python(rows[start : start + _ROWS_A_STEP])
-            await asyncio.sleep(0)
-        data = {**data, "submissions": checked}  # models already checked are not validated again
-    return await asyncio.to_thread(HomeworkSet.model_validate, data)
-
-
-def _body_error(kind: str, message: str, given: Any) -> dict[str, Any]:
-    return {"type": kind, "loc": ("body",), "msg": message, "input": given}
-
-
-def _json_media(content_type: str | None) -> bool:
-    """Whether FastAPI would read a body of this type as JSON (application/json or application/*+json)."""
-    if not content_type:
-        return False
-    message = email.message.Message()
-    message["content-type"] = content_type
-    subtype = message.get_content_subtype()
-    json_subtype = subtype == "json" or subtype.endswith("+json")
-    return message.get_content_maintype() == "application" and json_subtype
 
 
 def _bad_key(key: str, sent: int) -> str | None:
